@@ -1,0 +1,96 @@
+"""The `paperboy` command line: one Typer app, one sub-app per concern."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import typer
+from pydantic import ValidationError
+
+from paperboy.cli.context import EXIT_ERROR, AppContext, fail
+from paperboy.cli.db import db_app, init_data_dir
+from paperboy.cli.ingest import ingest_app
+from paperboy.cli.papers import papers_app
+from paperboy.config import Settings
+
+app = typer.Typer(
+    name="paperboy",
+    help="Paperboy: a self-hostable research-paper discovery service.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db_app, name="db")
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(papers_app, name="papers")
+
+
+@app.callback()
+def main_callback(ctx: typer.Context) -> None:
+    """Read and check the settings once, before any command runs."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"PAPERBOY_{'_'.join(str(p) for p in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        fail(f"invalid setting: {problems}")
+    ctx.obj = AppContext(settings)
+
+
+@app.command("config")
+def show_config(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print the settings as JSON."),
+) -> None:
+    """Show every setting, its environment variable, its current value and what it does."""
+    rows = ctx.obj.settings.describe()
+    if as_json:
+        typer.echo(json.dumps({row["setting"]: row["value"] for row in rows}, indent=2))
+        return
+    for row in rows:
+        env = f" ({row['env']})" if row["env"] else ""
+        typer.echo(f"{row['setting']}{env} = {row['value']}")
+        typer.echo(f"    {row['description']}")
+
+
+@app.command("init")
+def init(ctx: typer.Context) -> None:
+    """Create the data directory and bring the database schema up to date (safe to run again)."""
+    init_data_dir(ctx.obj)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    host: str | None = typer.Option(None, help="Listen address (default: PAPERBOY_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default: PAPERBOY_PORT)."),
+) -> None:
+    """Start the web service."""
+    import uvicorn
+
+    from paperboy.web.app import create_app
+
+    settings = ctx.obj.settings
+    ctx.obj.require_schema()
+    uvicorn.run(
+        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
+    )
+
+
+def main() -> None:
+    """Console-script entry point: unexpected errors get one line, the traceback only with PAPERBOY_DEBUG=1."""
+    try:
+        app()
+    except Exception as exc:
+        if os.environ.get("PAPERBOY_DEBUG"):
+            raise
+        typer.secho(
+            f"error: unexpected {type(exc).__name__}: {exc} (set PAPERBOY_DEBUG=1 for the traceback)",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(EXIT_ERROR)

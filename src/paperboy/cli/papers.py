@@ -1,0 +1,103 @@
+"""`paperboy papers ...`: look at what the system of record holds."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import typer
+
+from paperboy.cli.context import fail
+from paperboy.db.models import Paper
+from paperboy.db.repositories.daily import daily_items
+from paperboy.db.repositories.papers import get_paper, recent_papers, upvote_counts
+
+papers_app = typer.Typer(help="List and show papers.", no_args_is_help=True)
+
+
+def paper_dict(paper: Paper, upvotes: int) -> dict[str, Any]:
+    """The JSON shape of one paper in CLI output."""
+    return {
+        "id": paper.arxiv_id,
+        "version": paper.version,
+        "title": paper.title,
+        "authors": paper.authors,
+        "categories": paper.categories,
+        "primary_category": paper.primary_category,
+        "published": paper.published_at.isoformat() if paper.published_at else None,
+        "updated": paper.updated_at.isoformat() if paper.updated_at else None,
+        "upvotes": upvotes,
+        "abstract": paper.abstract,
+    }
+
+
+@papers_app.command("list")
+def list_papers(
+    ctx: typer.Context,
+    on_date: str | None = typer.Option(
+        None, "--date", help="The daily list of YYYY-MM-DD (most upvoted first)."
+    ),
+    limit: int = typer.Option(50, min=1, max=10_000, help="At most this many papers."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array."),
+) -> None:
+    """The daily list of a date, or the newest papers."""
+    ctx.obj.require_schema()
+    rows: list[dict[str, Any]] = []
+    with ctx.obj.sessions() as session:
+        if on_date is not None:
+            try:
+                day = date.fromisoformat(on_date)
+            except ValueError:
+                fail(f"--date: expected YYYY-MM-DD, got {on_date!r}")
+            for item in daily_items(session, day)[:limit]:
+                row = paper_dict(item.paper, item.upvotes)
+                row.update(submitted_by=item.entry.submitter_name, date=item.entry.date.isoformat())
+                rows.append(row)
+        else:
+            papers = recent_papers(session, limit=limit)
+            votes = upvote_counts(session, [p.id for p in papers])
+            rows = [paper_dict(p, p.upvotes_imported + votes.get(p.id, 0)) for p in papers]
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for row in rows:
+        typer.echo(f"{row['id']:<18} {row['upvotes']:>4}  {row['title'][:100]}")
+    typer.echo(f"{len(rows)} paper(s)")
+
+
+@papers_app.command("show")
+def show_paper(
+    ctx: typer.Context,
+    arxiv_id: str = typer.Argument(..., help="arXiv id without version, e.g. 2410.17243."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """One paper with its metadata and version history."""
+    ctx.obj.require_schema()
+    with ctx.obj.sessions() as session:
+        paper = get_paper(session, arxiv_id)
+        if paper is None:
+            fail(f"no paper {arxiv_id!r}")
+        votes = upvote_counts(session, [paper.id]).get(paper.id, 0)
+        row = paper_dict(paper, paper.upvotes_imported + votes)
+        row.update(
+            comments=paper.comments,
+            journal_ref=paper.journal_ref,
+            doi=paper.doi,
+            license=paper.license,
+            source=paper.source,
+            withdrawn=paper.withdrawn,
+            versions=[
+                {
+                    "version": v.version,
+                    "submitted_at": v.submitted_at.isoformat() if v.submitted_at else None,
+                    "size": v.size,
+                }
+                for v in paper.versions
+            ],
+        )
+    if as_json:
+        typer.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return
+    for key, value in row.items():
+        typer.echo(f"{key}: {value}")

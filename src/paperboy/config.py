@@ -1,0 +1,99 @@
+"""Typed settings: one class, read from PAPERBOY_* environment variables, checked at start-up.
+
+Every setting carries a description so `paperboy config` can explain itself and a test can keep the
+README honest. Nothing is read at import time: callers build a `Settings()` and pass it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_HOME = Path("data")
+DEFAULT_SHARED_DATA = Path("../shared/data")
+
+
+class Settings(BaseSettings):
+    """All of Paperboy's configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="PAPERBOY_", extra="ignore", validate_default=True)
+
+    home: Path = Field(
+        DEFAULT_HOME,
+        description="Data directory: the SQLite database, search indexes and ingest state live here.",
+    )
+    database_url: str = Field(
+        "",
+        description=(
+            "SQLAlchemy URL of the system of record. Empty means SQLite at <home>/paperboy.db; "
+            "use postgresql+psycopg://user@host/db for PostgreSQL."
+        ),
+    )
+    shared_data: Path = Field(
+        DEFAULT_SHARED_DATA,
+        description="Directory of the shared sample data (arXiv metadata, fixtures, BEIR) used by demos and tests.",
+    )
+    host: str = Field("127.0.0.1", description="Address `paperboy serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `paperboy serve` listens on.")
+    arxiv_api_url: str = Field(
+        "https://export.arxiv.org/api/query", description="Endpoint of the arXiv Atom API."
+    )
+    arxiv_oai_url: str = Field(
+        "https://oaipmh.arxiv.org/oai", description="Endpoint of arXiv's OAI-PMH service."
+    )
+    http_delay: float = Field(
+        3.0, ge=0, description="Seconds between requests to one remote service (arXiv asks for at least 3)."
+    )
+    http_timeout: float = Field(60.0, gt=0, description="Seconds before one HTTP request times out.")
+    http_max_retries: int = Field(
+        5,
+        ge=0,
+        le=20,
+        description="Retries of a failed request (503, 5xx, connection errors) before giving up.",
+    )
+    ingest_batch_size: int = Field(
+        500, ge=1, le=50_000, description="Records committed per transaction by file ingesters."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        allowed = ("sqlite", "postgresql")
+        if value and value.split(":", 1)[0].split("+", 1)[0] not in allowed:
+            raise ValueError(
+                f"PAPERBOY_DATABASE_URL must start with sqlite:// or postgresql+psycopg://, got {value!r}"
+            )
+        return value
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the default SQLite file inside the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.home / 'paperboy.db').resolve()}"
+
+    def describe(self) -> list[dict[str, Any]]:
+        """Every setting with its env var, current value and help, for `paperboy config`."""
+        rows = []
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            rows.append(
+                {
+                    "setting": name,
+                    "env": f"PAPERBOY_{name.upper()}",
+                    "value": str(value),
+                    "description": field.description or "",
+                }
+            )
+        rows.append(
+            {
+                "setting": "effective_database_url",
+                "env": "",
+                "value": self.effective_database_url,
+                "description": "The database actually used (derived).",
+            }
+        )
+        return rows

@@ -1,0 +1,245 @@
+"""SQLAlchemy tables of the system of record.
+
+Invariants live in the schema (unique keys, foreign keys, checks), not only in code, so that two
+processes writing at once cannot break them. All datetimes are stored as naive UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with a stable constraint naming scheme (needed by Alembic on SQLite)."""
+
+    type_annotation_map = {dict[str, Any]: JSON, list[str]: JSON}
+
+
+Base.metadata.naming_convention = NAMING_CONVENTION
+
+
+class Paper(Base):
+    """One paper, keyed by its arXiv id without version (or a source-prefixed id for other corpora)."""
+
+    __tablename__ = "papers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    arxiv_id: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[int | None] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    primary_category: Mapped[str | None] = mapped_column(String(32), index=True)
+    comments: Mapped[str | None] = mapped_column(Text)
+    journal_ref: Mapped[str | None] = mapped_column(Text)
+    doi: Mapped[str | None] = mapped_column(String(255))
+    license: Mapped[str | None] = mapped_column(String(255))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    source: Mapped[str] = mapped_column(String(32))
+    withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    upvotes_imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    modified_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    versions: Mapped[list[PaperVersion]] = relationship(
+        back_populates="paper", order_by="PaperVersion.version", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (CheckConstraint("upvotes_imported >= 0", name="upvotes_nonnegative"),)
+
+
+class PaperVersion(Base):
+    """Version history: one row per arXiv version seen (v1, v2, ...)."""
+
+    __tablename__ = "paper_versions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime)
+    size: Mapped[str | None] = mapped_column(String(32))
+
+    paper: Mapped[Paper] = relationship(back_populates="versions")
+
+    __table_args__ = (
+        UniqueConstraint("paper_id", "version", name="uq_paper_versions_paper_version"),
+        CheckConstraint("version >= 1", name="version_positive"),
+    )
+
+
+class User(Base):
+    """An account; passwords are stored only as argon2 hashes."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class DailyEntry(Base):
+    """A paper submitted to the daily list of one date (by a local user or an imported submitter)."""
+
+    __tablename__ = "daily_entries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    date: Mapped[date] = mapped_column(Date, index=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    submitted_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    submitter_name: Mapped[str | None] = mapped_column(String(200))
+    submitter_fullname: Mapped[str | None] = mapped_column(String(200))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime)
+    num_comments_imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    source: Mapped[str] = mapped_column(String(32))
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+
+    paper: Mapped[Paper] = relationship()
+
+    __table_args__ = (UniqueConstraint("date", "paper_id", name="uq_daily_entries_date_paper"),)
+
+
+class Vote(Base):
+    """One upvote; the primary key makes it one per user and paper."""
+
+    __tablename__ = "votes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    __table_args__ = (Index("ix_votes_paper_id", "paper_id"),)
+
+
+class Comment(Base):
+    """A comment on a paper (plain text), optionally a reply to another comment."""
+
+    __tablename__ = "comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Subscription(Base):
+    """An email digest subscription and its topics."""
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    frequency: Mapped[str] = mapped_column(String(16))
+    send_hour: Mapped[int] = mapped_column(Integer, default=7, server_default="7")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    excluded_keywords: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_papers: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    status: Mapped[str] = mapped_column(String(16), default="pending", server_default="pending")
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    bounce_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    __table_args__ = (
+        UniqueConstraint("email", "frequency", name="uq_subscriptions_email_frequency"),
+        CheckConstraint("frequency IN ('daily', 'weekly')", name="frequency_known"),
+        CheckConstraint("status IN ('pending', 'active', 'paused', 'unsubscribed')", name="status_known"),
+        CheckConstraint("send_hour >= 0 AND send_hour <= 23", name="send_hour_range"),
+        CheckConstraint("max_papers >= 1 AND max_papers <= 100", name="max_papers_range"),
+    )
+
+
+class Delivery(Base):
+    """The outbox: one row per (subscription, period), claimed before sending, so a digest goes out once."""
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("subscriptions.id", ondelete="CASCADE"))
+    period: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="claimed", server_default="claimed")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    __table_args__ = (
+        UniqueConstraint("subscription_id", "period", name="uq_deliveries_subscription_period"),
+        CheckConstraint("status IN ('claimed', 'sent', 'failed', 'skipped')", name="status_known"),
+    )
+
+
+class Embedding(Base):
+    """A paper's vector under one model, stored so an index rebuild never re-embeds."""
+
+    __tablename__ = "embeddings"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    model: Mapped[str] = mapped_column(String(128), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class IndexQueue(Base):
+    """Durable queue of papers whose search-index entry is stale (new, changed or withdrawn)."""
+
+    __tablename__ = "index_queue"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Bumped on every re-enqueue, so an indexer that read an older generation cannot acknowledge a newer change."""
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class IngestState(Base):
+    """Checkpoints and completion marks of ingest jobs, so an interrupted job resumes where it stopped."""
+
+    __tablename__ = "ingest_state"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())

@@ -1,0 +1,233 @@
+"""Papers: the idempotent upsert every ingester shares, and the reads the CLI and web need.
+
+Merging rule: a record overwrites a paper's metadata when it is at least as fresh (higher arXiv version,
+else a later update date); an older or undated record only fills fields the paper lacks. So sources can
+be ingested in any order, any number of times, and converge on the newest metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from paperboy.clock import utcnow
+from paperboy.db.models import Paper, PaperVersion, Vote
+from paperboy.db.records import DeletedRecord, PaperRecord, VersionRecord
+from paperboy.db.repositories.queue import enqueue_for_index
+
+# Fields copied from a record onto a paper; `None` in the record means "not said".
+MERGED_FIELDS = (
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "primary_category",
+    "comments",
+    "journal_ref",
+    "doi",
+    "license",
+    "published_at",
+    "updated_at",
+    "withdrawn",
+)
+# A change in any of these makes the paper's search-index entry stale.
+INDEXED_FIELDS = frozenset(
+    {"title", "abstract", "authors", "categories", "primary_category", "published_at", "withdrawn"}
+)
+_IN_CHUNK = 500
+
+
+@dataclass
+class UpsertCounts:
+    """Outcome of an upsert, per record."""
+
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+
+    def add(self, other: UpsertCounts) -> None:
+        self.new += other.new
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+        self.deleted += other.deleted
+
+
+def load_papers(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
+    """Papers by arXiv id (with version history), querying in chunks to stay under parameter limits."""
+    ids = list(dict.fromkeys(arxiv_ids))
+    found: dict[str, Paper] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        query = select(Paper).where(Paper.arxiv_id.in_(chunk)).options(selectinload(Paper.versions))
+        found.update((paper.arxiv_id, paper) for paper in session.scalars(query))
+    return found
+
+
+def _record_value(record: PaperRecord, field: str) -> Any:
+    value = getattr(record, field)
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _is_fresher(paper: Paper, record: PaperRecord) -> bool:
+    """Whether the record may overwrite the paper's metadata (True) or only fill gaps (False)."""
+    if record.version is not None and paper.version is not None and record.version != paper.version:
+        return record.version > paper.version
+    record_date = record.updated_at or record.published_at
+    paper_date = paper.updated_at or paper.published_at
+    if record_date is not None and paper_date is not None and record_date != paper_date:
+        return record_date > paper_date
+    if record_date is None and paper_date is not None:
+        return False
+    # Same freshness: a versioned source wins over an unversioned one, never the reverse.
+    return record.version is not None or paper.version is None
+
+
+def _merge_versions(paper: Paper, versions: Sequence[VersionRecord]) -> bool:
+    by_number = {v.version: v for v in paper.versions}
+    changed = False
+    for incoming in versions:
+        row = by_number.get(incoming.version)
+        if row is None:
+            row = PaperVersion(
+                version=incoming.version, submitted_at=incoming.submitted_at, size=incoming.size
+            )
+            paper.versions.append(row)
+            by_number[incoming.version] = row
+            changed = True
+            continue
+        if row.submitted_at is None and incoming.submitted_at is not None:
+            row.submitted_at = incoming.submitted_at
+            changed = True
+        if row.size is None and incoming.size is not None:
+            row.size = incoming.size
+            changed = True
+    return changed
+
+
+def _apply(paper: Paper, record: PaperRecord, overwrite: bool) -> set[str]:
+    """Copy the record's fields onto the paper; return the names of the fields that changed."""
+    changed: set[str] = set()
+    for field in MERGED_FIELDS:
+        value = _record_value(record, field)
+        if value is None:
+            continue
+        current = getattr(paper, field)
+        if not overwrite and current not in (None, [], ""):
+            continue
+        if current != value:
+            setattr(paper, field, value)
+            changed.add(field)
+    known_versions = [v for v in (record.version, paper.version, *(v.version for v in record.versions)) if v]
+    newest = max(known_versions, default=None)
+    if newest != paper.version:
+        paper.version = newest
+        changed.add("version")
+    if record.upvotes is not None and record.upvotes != paper.upvotes_imported:
+        paper.upvotes_imported = record.upvotes
+        changed.add("upvotes_imported")
+    if overwrite and changed - {"upvotes_imported"} and paper.source != record.source:
+        paper.source = record.source
+    return changed
+
+
+def _new_paper(record: PaperRecord, now: datetime) -> Paper:
+    paper = Paper(
+        arxiv_id=record.arxiv_id,
+        title=record.title,
+        abstract=record.abstract,
+        authors=[],
+        categories=[],
+        source=record.source,
+        withdrawn=False,
+        upvotes_imported=0,
+        created_at=now,
+        modified_at=now,
+    )
+    _apply(paper, record, overwrite=True)
+    _merge_versions(paper, record.versions)
+    return paper
+
+
+def upsert_papers(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
+    """Insert or merge records by arXiv id; enqueue papers whose indexed content changed."""
+    counts = UpsertCounts()
+    now = utcnow()
+    papers = load_papers(session, (r.arxiv_id for r in records))
+    stale: list[Paper] = []
+    for record in records:
+        paper = papers.get(record.arxiv_id)
+        if paper is None:
+            paper = _new_paper(record, now)
+            session.add(paper)
+            papers[record.arxiv_id] = paper
+            stale.append(paper)
+            counts.new += 1
+            continue
+        changed = _apply(paper, record, overwrite=_is_fresher(paper, record))
+        if _merge_versions(paper, record.versions):
+            changed.add("versions")
+        if not changed:
+            counts.unchanged += 1
+            continue
+        paper.modified_at = now
+        counts.updated += 1
+        if changed & INDEXED_FIELDS:
+            stale.append(paper)
+    session.flush()
+    enqueue_for_index(session, (paper.id for paper in stale))
+    return counts
+
+
+def mark_deleted(session: Session, records: Sequence[DeletedRecord]) -> UpsertCounts:
+    """A source reports papers as deleted: keep the row (votes, comments) but withdraw it from search."""
+    counts = UpsertCounts()
+    papers = load_papers(session, (r.arxiv_id for r in records))
+    stale = []
+    for record in records:
+        paper = papers.get(record.arxiv_id)
+        if paper is None or paper.withdrawn:
+            counts.unchanged += 1
+            continue
+        paper.withdrawn = True
+        paper.modified_at = utcnow()
+        stale.append(paper.id)
+        counts.deleted += 1
+    enqueue_for_index(session, stale)
+    return counts
+
+
+def get_paper(session: Session, arxiv_id: str) -> Paper | None:
+    """One paper by arXiv id, with its version history."""
+    query = select(Paper).where(Paper.arxiv_id == arxiv_id).options(selectinload(Paper.versions))
+    return session.scalars(query).first()
+
+
+def upvote_counts(session: Session, paper_ids: Sequence[int]) -> dict[int, int]:
+    """Local community votes per paper (imported upvotes are added by the caller)."""
+    if not paper_ids:
+        return {}
+    query = select(Vote.paper_id, func.count()).where(Vote.paper_id.in_(paper_ids)).group_by(Vote.paper_id)
+    return {paper_id: count for paper_id, count in session.execute(query)}
+
+
+def count_papers(session: Session) -> int:
+    """How many papers the system of record holds."""
+    return session.scalar(select(func.count()).select_from(Paper)) or 0
+
+
+def recent_papers(session: Session, limit: int = 50, offset: int = 0) -> list[Paper]:
+    """Newest papers first (by publication date, then id)."""
+    query = (
+        select(Paper)
+        .where(Paper.withdrawn.is_(False))
+        .order_by(Paper.published_at.desc().nulls_last(), Paper.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list(session.scalars(query))

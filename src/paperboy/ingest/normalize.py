@@ -1,0 +1,206 @@
+"""Field normalizers shared by every source: whitespace, arXiv ids, dates, author lists, categories.
+
+Each raises RecordError with the field name, so a rejected record says exactly what was wrong.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from datetime import UTC, date, datetime
+from email.utils import parsedate_to_datetime
+
+from paperboy.db.records import RecordError
+
+_WS = re.compile(r"\s+")
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n[ \t]+(?=\S)")
+_LISTING_TRAILER = re.compile(r"\\\\\s*\(\s*https?://arxiv\.org/abs/[^)]*\)\s*$")
+NEW_STYLE_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
+OLD_STYLE_ID = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
+_ID_PREFIXES = re.compile(r"^(?:https?://(?:export\.)?arxiv\.org/(?:abs|pdf)/|arxiv:|oai:arxiv\.org:)", re.I)
+CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$")
+
+_TEX_ACCENTS = {
+    "'": "\u0301",
+    "`": "\u0300",
+    "^": "\u0302",
+    '"': "\u0308",
+    "~": "\u0303",
+    "=": "\u0304",
+    ".": "\u0307",
+    "u": "\u0306",
+    "v": "\u030c",
+    "H": "\u030b",
+    "c": "\u0327",
+    "k": "\u0328",
+    "r": "\u030a",
+}
+_TEX_ACCENT = re.compile(r"""\\([`'^"~=.uvHckr])\s*\{?\\?([A-Za-z])\}?""")
+_TEX_LETTERS = {
+    r"\ss": "ß",
+    r"\o": "ø",
+    r"\O": "Ø",
+    r"\ae": "æ",
+    r"\AE": "Æ",
+    r"\l": "ł",
+    r"\L": "Ł",
+    r"\aa": "å",
+}
+_TEX_LETTER = re.compile(r"\{?(\\(?:ss|o|O|ae|AE|l|L|aa))\}?(?![A-Za-z])")
+
+
+def clean_text(value: object, field: str) -> str | None:
+    """Collapse runs of whitespace (arXiv wraps titles); None for missing or blank."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"field {field!r}: expected text, got {type(value).__name__}")
+    cleaned = _WS.sub(" ", value).strip()
+    return cleaned or None
+
+
+def clean_abstract(value: object, field: str = "abstract") -> str | None:
+    """Unwrap an abstract's lines but keep its paragraphs (blank line or indented line in arXiv's text)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise RecordError(f"field {field!r}: expected text, got {type(value).__name__}")
+    text = _LISTING_TRAILER.sub("", value.strip())
+    paragraphs = [_WS.sub(" ", part).strip() for part in _PARAGRAPH_BREAK.split(text)]
+    return "\n\n".join(p for p in paragraphs if p) or None
+
+
+def require(value: str | None, field: str) -> str:
+    """A required text field: reject the record when it is missing."""
+    if not value:
+        raise RecordError(f"missing field {field!r}")
+    return value
+
+
+def parse_arxiv_id(value: object, field: str = "id") -> tuple[str, int | None]:
+    """Split an arXiv identifier (URL, `arXiv:` prefix or bare, old or new style) into id and version."""
+    if not isinstance(value, str) or not value.strip():
+        raise RecordError(f"field {field!r}: missing arXiv id")
+    text = _ID_PREFIXES.sub("", value.strip())
+    for pattern in (NEW_STYLE_ID, OLD_STYLE_ID):
+        match = pattern.match(text)
+        if match:
+            version = int(match.group(2)) if match.group(2) else None
+            if version == 0:
+                raise RecordError(f"field {field!r}: version 0 in {value!r}")
+            return match.group(1), version
+    raise RecordError(f"field {field!r}: not an arXiv id: {value!r}")
+
+
+def is_arxiv_id(value: str) -> bool:
+    """Whether `value` parses as an arXiv identifier."""
+    try:
+        parse_arxiv_id(value)
+    except RecordError:
+        return False
+    return True
+
+
+def parse_version(value: object, field: str = "version") -> int | None:
+    """'v3', '3' or 3 → 3."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().lower().removeprefix("v")
+    if not text.isdigit() or int(text) < 1:
+        raise RecordError(f"field {field!r}: not a version number: {value!r}")
+    return int(text)
+
+
+def parse_datetime(value: object, field: str) -> datetime | None:
+    """ISO 8601 (date or date-time, 'Z' or offset) or RFC 2822 → naive UTC datetime."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, date):
+        return datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        text = value.strip()
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            try:
+                parsed = parsedate_to_datetime(text)
+            except (TypeError, ValueError, IndexError):
+                raise RecordError(f"field {field!r}: not a date: {value!r}") from None
+    else:
+        raise RecordError(f"field {field!r}: not a date: {value!r}")
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    if not 1980 <= parsed.year <= 2200:
+        raise RecordError(f"field {field!r}: date out of range: {value!r}")
+    return parsed
+
+
+def detex(text: str) -> str:
+    """Turn the TeX accents arXiv uses in author names (Bal\\'azs, G\\"odel) into Unicode."""
+    if "\\" not in text:
+        return text
+    text = _TEX_ACCENT.sub(
+        lambda m: unicodedata.normalize("NFC", m.group(2) + _TEX_ACCENTS[m.group(1)]), text
+    )
+    text = _TEX_LETTER.sub(lambda m: _TEX_LETTERS[m.group(1)], text)
+    return text.replace("{", "").replace("}", "")
+
+
+_AFFILIATION = re.compile(r"\([^()]*\)")
+_AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
+
+
+def split_authors(value: str) -> tuple[str, ...]:
+    """Split arXiv's author string ("A. One, B. Two and C. Three (1) ((1) Univ))") into names."""
+    text = value
+    while _AFFILIATION.search(text):
+        text = _AFFILIATION.sub("", text)
+    names = (_WS.sub(" ", detex(name)).strip(" .,") for name in _AUTHOR_SPLIT.split(text))
+    return tuple(name for name in names if name and name.lower() not in {"et al", "others"})
+
+
+def clean_authors(value: object, field: str = "authors") -> tuple[str, ...] | None:
+    """Authors as a list of strings, a list of {name} objects, or one arXiv-style string."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return split_authors(value) or None
+    if isinstance(value, list):
+        names: list[str] = []
+        for position, item in enumerate(value):
+            name = item.get("name") if isinstance(item, dict) else item
+            if isinstance(item, list | tuple):
+                name = " ".join(str(part) for part in reversed(item[:2]) if part)
+            if not isinstance(name, str):
+                raise RecordError(f"field {field!r}: author {position + 1} has no name")
+            cleaned = clean_text(detex(name), field)
+            if cleaned:
+                names.append(cleaned)
+        return tuple(names) or None
+    raise RecordError(f"field {field!r}: expected a list or a string, got {type(value).__name__}")
+
+
+def clean_categories(value: object, field: str = "categories") -> tuple[str, ...] | None:
+    """Categories as a list or a space/comma separated string; each must look like an arXiv category."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        items = [part for part in re.split(r"[\s,;]+", value) if part]
+    elif isinstance(value, list):
+        items = [str(part).strip() for part in value if str(part).strip()]
+    else:
+        raise RecordError(f"field {field!r}: expected a list or a string, got {type(value).__name__}")
+    for item in items:
+        if not CATEGORY.match(item):
+            raise RecordError(f"field {field!r}: not a category: {item!r}")
+    return tuple(dict.fromkeys(items)) or None
+
+
+_WITHDRAWN = re.compile(r"\b(this (paper|article|submission) (has been|is) withdrawn|withdrawn by)\b", re.I)
+
+
+def looks_withdrawn(comments: str | None) -> bool:
+    """arXiv marks withdrawals in the comments field ("This paper has been withdrawn by the author")."""
+    return bool(comments and _WITHDRAWN.search(comments))

@@ -1,0 +1,122 @@
+"""The schema: migrations match the models, and invariants are enforced by the database itself."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, insert, inspect
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from paperboy.db.migrate import current_revision, downgrade, head_revision, upgrade
+from paperboy.db.models import Base, DailyEntry, Delivery, Paper, PaperVersion, Subscription, User, Vote
+
+NOW = datetime(2024, 10, 25, 12, 0)
+
+
+def _paper(session: Session, arxiv_id: str = "2410.17243") -> Paper:
+    paper = Paper(
+        arxiv_id=arxiv_id, title="T", abstract="A", authors=["X"], categories=["cs.LG"], source="test"
+    )
+    session.add(paper)
+    session.flush()
+    return paper
+
+
+def _user(session: Session, name: str = "ada") -> User:
+    user = User(email=f"{name}@example.org", username=name)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def test_migrations_produce_exactly_the_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == []
+    assert current_revision(engine) == head_revision()
+
+
+def test_expected_tables_exist(engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    assert {
+        "papers",
+        "paper_versions",
+        "daily_entries",
+        "users",
+        "votes",
+        "comments",
+        "subscriptions",
+        "deliveries",
+        "embeddings",
+        "index_queue",
+        "ingest_state",
+    } <= tables
+
+
+def test_upgrade_is_idempotent_and_downgrade_reverses(engine: Engine) -> None:
+    upgrade(engine)
+    assert current_revision(engine) == head_revision()
+    downgrade(engine, "base")
+    assert "papers" not in inspect(engine).get_table_names()
+    upgrade(engine)
+    assert "papers" in inspect(engine).get_table_names()
+
+
+def test_arxiv_id_is_unique(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, session.begin():
+        _paper(session)
+    with pytest.raises(IntegrityError), sessions() as session, session.begin():
+        _paper(session)
+
+
+def test_one_vote_per_user_and_paper(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, session.begin():
+        paper_id, user_id = _paper(session).id, _user(session).id
+        session.add(Vote(user_id=user_id, paper_id=paper_id))
+    with pytest.raises(IntegrityError), sessions() as session, session.begin():
+        session.execute(insert(Vote).values(user_id=user_id, paper_id=paper_id))
+
+
+def test_one_delivery_per_subscription_and_period(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, session.begin():
+        subscription = Subscription(email="ada@example.org", frequency="daily")
+        session.add(subscription)
+        session.flush()
+        subscription_id = subscription.id
+        session.add(Delivery(subscription_id=subscription_id, period="2024-10-25"))
+    with pytest.raises(IntegrityError), sessions() as session, session.begin():
+        session.add(Delivery(subscription_id=subscription_id, period="2024-10-25"))
+
+
+def test_one_daily_entry_per_date_and_paper(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, session.begin():
+        paper_id = _paper(session).id
+        session.add(DailyEntry(date=date(2024, 10, 25), paper_id=paper_id, submitted_at=NOW, source="test"))
+    with pytest.raises(IntegrityError), sessions() as session, session.begin():
+        session.add(DailyEntry(date=date(2024, 10, 25), paper_id=paper_id, submitted_at=NOW, source="test"))
+
+
+def test_one_row_per_paper_version(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session, session.begin():
+        paper_id = _paper(session).id
+        session.add(PaperVersion(paper_id=paper_id, version=1))
+    with pytest.raises(IntegrityError), sessions() as session, session.begin():
+        session.add(PaperVersion(paper_id=paper_id, version=1))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"frequency": "hourly"}, {"send_hour": 24}, {"max_papers": 0}, {"status": "whatever"}],
+)
+def test_subscription_checks(sessions: sessionmaker[Session], fields: dict[str, object]) -> None:
+    with pytest.raises(IntegrityError), sessions() as session, session.begin():
+        session.add(Subscription(**{"email": "ada@example.org", "frequency": "daily", **fields}))
+
+
+def test_foreign_keys_are_enforced(sessions: sessionmaker[Session]) -> None:
+    with pytest.raises(IntegrityError), sessions() as session, session.begin():
+        session.add(PaperVersion(paper_id=999_999, version=1))
