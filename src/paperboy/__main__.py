@@ -1,0 +1,5 @@
+"""`python -m paperboy`."""
+
+from paperboy.cli import main
+
+main()
