@@ -72,7 +72,7 @@ def _run_all(
         fail(
             f"{exc}"
             + (f" (completed before the error: {done})" if done else "")
-            + "; rerun the command to resume"
+            + ("; rerun the command to resume from the failed page" if exc.resumable else "")
         )
     finally:
         if as_json:

@@ -108,4 +108,6 @@ class PoliteClient:
                 f"{last_problem} from {url}; retrying in {wait:.1f} s ({attempt + 1}/{self.max_retries})"
             )
             self._sleep(wait)
-        raise IngestError(f"{url}: gave up after {self.max_retries + 1} attempts ({last_problem})")
+        raise IngestError(
+            f"{httpx.URL(url, params=params)}: gave up after {self.max_retries + 1} attempts ({last_problem})"
+        )

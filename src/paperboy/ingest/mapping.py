@@ -16,6 +16,7 @@ from paperboy.ingest.normalize import (
     clean_authors,
     clean_categories,
     clean_text,
+    limit_length,
     looks_withdrawn,
     parse_arxiv_id,
     parse_datetime,
@@ -27,6 +28,8 @@ ID_KEYS = ("id", "arxiv_id", "arxivId", "_id", "paper_id")
 ABSTRACT_KEYS = ("abstract", "summary", "text")
 PUBLISHED_KEYS = ("published", "publishedAt", "published_at", "date", "created")
 UPDATED_KEYS = ("updated", "updatedAt", "updated_at", "update_date")
+MAX_ID_LENGTH = 64
+"""The width of `papers.arxiv_id`."""
 
 
 def _first(data: Mapping[str, Any], keys: tuple[str, ...]) -> tuple[str, Any]:
@@ -50,12 +53,8 @@ def _versions(value: object) -> tuple[VersionRecord, ...]:
         if number is None:
             raise RecordError(f"field 'versions': entry {position + 1} has no version")
         when = item.get("date_iso") or item.get("created") or item.get("date")
-        size = item.get("size")
-        versions.append(
-            VersionRecord(
-                number, parse_datetime(when, f"versions[{position}].date"), str(size) if size else None
-            )
-        )
+        size = limit_length(str(item["size"]) if item.get("size") else None, 32, f"versions[{position}].size")
+        versions.append(VersionRecord(number, parse_datetime(when, f"versions[{position}].date"), size))
     return tuple(versions)
 
 
@@ -72,9 +71,10 @@ def _paper_key(
     try:
         return parse_arxiv_id(text, field)
     except RecordError:
-        if len(text) > 48 or any(ch.isspace() for ch in text):
-            raise RecordError(f"field {field!r}: unusable id {text[:60]!r}") from None
-        return f"{id_prefix}:{text}", None
+        key = f"{id_prefix}:{text}"
+        if len(text) > 48 or len(key) > MAX_ID_LENGTH or any(ch.isspace() for ch in text):
+            raise RecordError(f"field {field!r}: unusable id {key[:70]!r}") from None
+        return key, None
 
 
 def map_record(
@@ -91,7 +91,8 @@ def map_record(
         version = max(version or 0, *(v.version for v in versions))
     authors_raw = data.get("authors_parsed") or data.get("authors")
     categories = clean_categories(data.get("categories"))
-    primary = clean_text(data.get("primary_category"), "primary_category")
+    primary_categories = clean_categories(data.get("primary_category"), "primary_category")
+    primary = primary_categories[0] if primary_categories else None
     if primary is None and categories:
         primary = categories[0]
     published_key, published_raw = _first(data, PUBLISHED_KEYS)
@@ -117,8 +118,8 @@ def map_record(
         primary_category=primary,
         comments=comments,
         journal_ref=clean_text(data.get("journal_ref") or data.get("journal-ref"), "journal_ref"),
-        doi=clean_text(data.get("doi"), "doi"),
-        license=clean_text(data.get("license"), "license"),
+        doi=limit_length(clean_text(data.get("doi"), "doi"), 255, "doi"),
+        license=limit_length(clean_text(data.get("license"), "license"), 255, "license"),
         published_at=published,
         updated_at=updated,
         withdrawn=looks_withdrawn(comments) if comments else None,

@@ -13,12 +13,19 @@ from email.utils import parsedate_to_datetime
 from paperboy.db.records import RecordError
 
 _WS = re.compile(r"\s+")
+# Control characters other than whitespace: PostgreSQL rejects NUL in text, and none belongs in metadata.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n[ \t]+(?=\S)")
 _LISTING_TRAILER = re.compile(r"\\\\\s*\(\s*https?://arxiv\.org/abs/[^)]*\)\s*$")
 NEW_STYLE_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
 OLD_STYLE_ID = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
-_ID_PREFIXES = re.compile(r"^(?:https?://(?:export\.)?arxiv\.org/(?:abs|pdf)/|arxiv:|oai:arxiv\.org:)", re.I)
+_ID_PREFIXES = re.compile(
+    r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/|arxiv:|oai:arxiv\.org:)", re.I
+)
+_PDF_SUFFIX = re.compile(r"\.pdf$", re.I)
 CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$")
+MAX_CATEGORY_LENGTH = 32
+"""The width of `papers.primary_category`; real arXiv categories are at most 17 characters."""
 
 _TEX_ACCENTS = {
     "'": "\u0301",
@@ -45,8 +52,10 @@ _TEX_LETTERS = {
     r"\l": "ł",
     r"\L": "Ł",
     r"\aa": "å",
+    r"\AA": "Å",
+    r"\i": "\u0131",  # dotless i
 }
-_TEX_LETTER = re.compile(r"\{?(\\(?:ss|o|O|ae|AE|l|L|aa))\}?(?![A-Za-z])")
+_TEX_LETTER = re.compile(r"\{?(\\(?:ss|o|O|ae|AE|l|L|aa|AA|i))\}?(?![A-Za-z])")
 
 
 def clean_text(value: object, field: str) -> str | None:
@@ -55,8 +64,15 @@ def clean_text(value: object, field: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise RecordError(f"field {field!r}: expected text, got {type(value).__name__}")
-    cleaned = _WS.sub(" ", value).strip()
+    cleaned = _WS.sub(" ", _CONTROL.sub("", value)).strip()
     return cleaned or None
+
+
+def limit_length(value: str | None, limit: int, field: str) -> str | None:
+    """Reject a value longer than its database column, instead of failing the whole batch on PostgreSQL."""
+    if value is not None and len(value) > limit:
+        raise RecordError(f"field {field!r}: longer than {limit} characters: {value[:40]!r}...")
+    return value
 
 
 def clean_abstract(value: object, field: str = "abstract") -> str | None:
@@ -65,7 +81,7 @@ def clean_abstract(value: object, field: str = "abstract") -> str | None:
         return None
     if not isinstance(value, str):
         raise RecordError(f"field {field!r}: expected text, got {type(value).__name__}")
-    text = _LISTING_TRAILER.sub("", value.strip())
+    text = _LISTING_TRAILER.sub("", _CONTROL.sub("", value).strip())
     paragraphs = [_WS.sub(" ", part).strip() for part in _PARAGRAPH_BREAK.split(text)]
     return "\n\n".join(p for p in paragraphs if p) or None
 
@@ -81,7 +97,7 @@ def parse_arxiv_id(value: object, field: str = "id") -> tuple[str, int | None]:
     """Split an arXiv identifier (URL, `arXiv:` prefix or bare, old or new style) into id and version."""
     if not isinstance(value, str) or not value.strip():
         raise RecordError(f"field {field!r}: missing arXiv id")
-    text = _ID_PREFIXES.sub("", value.strip())
+    text = _PDF_SUFFIX.sub("", _ID_PREFIXES.sub("", value.strip()))
     for pattern in (NEW_STYLE_ID, OLD_STYLE_ID):
         match = pattern.match(text)
         if match:
@@ -113,7 +129,7 @@ def parse_version(value: object, field: str = "version") -> int | None:
 
 def parse_datetime(value: object, field: str) -> datetime | None:
     """ISO 8601 (date or date-time, 'Z' or offset) or RFC 2822 → naive UTC datetime."""
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if isinstance(value, datetime):
         parsed = value
@@ -149,16 +165,26 @@ def detex(text: str) -> str:
 
 
 _AFFILIATION = re.compile(r"\([^()]*\)")
-_AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
+_AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:(?:and|&)\s+)?|\s+(?:and|&)\s+|\s*;\s*")
+_NAME_SUFFIX = re.compile(r"^(?:jr|sr|ii|iii|iv)\.?$", re.I)
 
 
 def split_authors(value: str) -> tuple[str, ...]:
     """Split arXiv's author string ("A. One, B. Two and C. Three (1) ((1) Univ))") into names."""
-    text = value
+    text = _CONTROL.sub("", value).replace("\\,", " ")  # TeX thin space, not a separator
     while _AFFILIATION.search(text):
         text = _AFFILIATION.sub("", text)
-    names = (_WS.sub(" ", detex(name)).strip(" .,") for name in _AUTHOR_SPLIT.split(text))
-    return tuple(name for name in names if name and name.lower() not in {"et al", "others"})
+    names: list[str] = []
+    for part in _AUTHOR_SPLIT.split(text):
+        name = _WS.sub(" ", detex(part)).strip(" .,")
+        if not name or name.lower() in {"et al", "others"}:
+            continue
+        if _NAME_SUFFIX.match(name) and names:
+            # "Robert W. Heath, Jr. and ..." -- the comma before a suffix does not start a new author.
+            names[-1] = f"{names[-1]} {name}"
+        else:
+            names.append(name)
+    return tuple(names)
 
 
 def clean_authors(value: object, field: str = "authors") -> tuple[str, ...] | None:
@@ -172,7 +198,9 @@ def clean_authors(value: object, field: str = "authors") -> tuple[str, ...] | No
         for position, item in enumerate(value):
             name = item.get("name") if isinstance(item, dict) else item
             if isinstance(item, list | tuple):
-                name = " ".join(str(part) for part in reversed(item[:2]) if part)
+                # Kaggle's authors_parsed: [keyname, forenames, suffix, affiliation...].
+                parts = [*reversed(item[:2]), *item[2:3]]
+                name = " ".join(str(part) for part in parts if part)
             if not isinstance(name, str):
                 raise RecordError(f"field {field!r}: author {position + 1} has no name")
             cleaned = clean_text(detex(name), field)
@@ -193,7 +221,7 @@ def clean_categories(value: object, field: str = "categories") -> tuple[str, ...
     else:
         raise RecordError(f"field {field!r}: expected a list or a string, got {type(value).__name__}")
     for item in items:
-        if not CATEGORY.match(item):
+        if not CATEGORY.match(item) or len(item) > MAX_CATEGORY_LENGTH:
             raise RecordError(f"field {field!r}: not a category: {item!r}")
     return tuple(dict.fromkeys(items)) or None
 

@@ -38,4 +38,11 @@ class Batch:
 
 
 class IngestError(RuntimeError):
-    """A whole page or file cannot be read (broken XML/JSON, error page, truncated download)."""
+    """A whole page or file cannot be read (broken XML/JSON, error page, truncated download).
+
+    `resumable` says that earlier pages are committed with a checkpoint, so a rerun continues there.
+    """
+
+    def __init__(self, message: str, resumable: bool = False) -> None:
+        super().__init__(message)
+        self.resumable = resumable

@@ -66,7 +66,11 @@ def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCoun
 
 
 def daily_items(session: Session, start: date, end: date | None = None) -> list[DailyItem]:
-    """Visible entries from `start` to `end` inclusive, most upvoted first."""
+    """Visible entries from `start` to `end` inclusive, most upvoted first.
+
+    Ties go to the most recently submitted entry first (as Hugging Face orders its daily list), then
+    by arXiv id, so the order is deterministic.
+    """
     last = end or start
     query = (
         select(DailyEntry)
@@ -76,5 +80,7 @@ def daily_items(session: Session, start: date, end: date | None = None) -> list[
     entries = list(session.scalars(query))
     votes = upvote_counts(session, [e.paper_id for e in entries])
     items = [DailyItem(e, e.paper, e.paper.upvotes_imported + votes.get(e.paper_id, 0)) for e in entries]
-    items.sort(key=lambda item: (-item.upvotes, item.entry.submitted_at, item.paper.arxiv_id))
+    items.sort(key=lambda item: item.paper.arxiv_id)
+    items.sort(key=lambda item: item.entry.submitted_at, reverse=True)
+    items.sort(key=lambda item: item.upvotes, reverse=True)
     return items

@@ -78,6 +78,14 @@ def _is_fresher(paper: Paper, record: PaperRecord) -> bool:
     """Whether the record may overwrite the paper's metadata (True) or only fill gaps (False)."""
     if record.version is not None and paper.version is not None and record.version != paper.version:
         return record.version > paper.version
+    # Metadata with neither a version nor an update date (a Hugging Face daily entry, a plain corpus) cannot
+    # show which arXiv version it reflects: it never overwrites metadata that can, and always yields to it.
+    # (Its publication date says nothing about freshness: comparing it with a date-only arXiv update date
+    # would let a same-day daily entry overwrite arXiv's title and abstract.)
+    record_unknown = record.version is None and record.updated_at is None
+    paper_unknown = paper.version is None and paper.updated_at is None
+    if record_unknown != paper_unknown:
+        return paper_unknown
     record_date = record.updated_at or record.published_at
     paper_date = paper.updated_at or paper.published_at
     if record_date is not None and paper_date is not None and record_date != paper_date:

@@ -6,9 +6,9 @@ read, so a change that lands while a batch is being indexed keeps its row and is
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import delete, func, select, tuple_
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -40,22 +40,39 @@ def pending_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(IndexQueue)) or 0
 
 
-def take_batch(session: Session, limit: int) -> dict[int, int]:
-    """The oldest `limit` dirty papers as {paper_id: generation}; they stay queued until acknowledged."""
+def take_batch(session: Session, limit: int, after: int = 0) -> dict[int, int]:
+    """Up to `limit` dirty papers with ids above `after`, as {paper_id: generation}, in id order.
+
+    They stay queued until acknowledged; an indexer pages through the queue with `after`.
+    """
     query = (
         select(IndexQueue.paper_id, IndexQueue.generation)
-        .order_by(IndexQueue.enqueued_at, IndexQueue.paper_id)
+        .where(IndexQueue.paper_id > after)
+        .order_by(IndexQueue.paper_id)
         .limit(limit)
     )
     return {paper_id: generation for paper_id, generation in session.execute(query)}
 
 
+def queued_generations(session: Session, paper_ids: Sequence[int]) -> dict[int, int]:
+    """{paper_id: generation} for those of `paper_ids` that are queued.
+
+    Read this before reading the papers themselves: a change committed in between then leaves a newer
+    generation behind, which `acknowledge` does not remove, so the change is indexed on the next run.
+    """
+    found: dict[int, int] = {}
+    for start in range(0, len(paper_ids), _ROWS_PER_STATEMENT):
+        chunk = list(paper_ids[start : start + _ROWS_PER_STATEMENT])
+        query = select(IndexQueue.paper_id, IndexQueue.generation).where(IndexQueue.paper_id.in_(chunk))
+        found.update((paper_id, generation) for paper_id, generation in session.execute(query))
+    return found
+
+
 def acknowledge(session: Session, taken: Mapping[int, int]) -> None:
     """Remove papers whose index entries are durable, unless they were re-enqueued meanwhile."""
-    if not taken:
-        return
-    conditions = [
-        and_(IndexQueue.paper_id == paper_id, IndexQueue.generation == generation)
-        for paper_id, generation in taken.items()
-    ]
-    session.execute(delete(IndexQueue).where(or_(*conditions)))
+    pairs = list(taken.items())
+    for start in range(0, len(pairs), _ROWS_PER_STATEMENT):
+        chunk = pairs[start : start + _ROWS_PER_STATEMENT]
+        session.execute(
+            delete(IndexQueue).where(tuple_(IndexQueue.paper_id, IndexQueue.generation).in_(chunk))
+        )

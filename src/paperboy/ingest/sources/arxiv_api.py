@@ -121,6 +121,9 @@ class ArxivApiSource:
             "page": self.page_size,
             "max": self.max_results,
         }
+        if self.cutoff is not None:
+            # --days sorts by submission date: its offsets mean nothing to a relevance-sorted query
+            spec["sort"] = "submittedDate"
         return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
     def unit(self) -> str:
@@ -156,9 +159,13 @@ class ArxivApiSource:
             offset += size
 
     def _fetch(self, params: dict[str, str]) -> Element:
-        response = self.client.get(self.url, params=params, ok_status=frozenset({400}))
+        """One whole page; IngestError (resumable: earlier pages stay committed) when it is unusable."""
         where = f"{self.url}?{'&'.join(f'{k}={v}' for k, v in params.items())}"
-        root = parse_page(response.content, where, f"{ATOM}feed")
+        try:
+            response = self.client.get(self.url, params=params, ok_status=frozenset({400}))
+            root = parse_page(response.content, where, f"{ATOM}feed")
+        except IngestError as exc:
+            raise IngestError(str(exc), resumable=True) from None
         error = _api_error(root)
         if error is not None:
             raise IngestError(f"{where}: arXiv API error: {error}")

@@ -190,20 +190,28 @@ class ArxivOaiSource:
             and state.get("until") == self.until_date
         ):
             self._response_date = state.get("response_date")
+            self._effective_from = state.get("harvest_from", self.from_date)
             self.notes.append(f"resuming harvest at page {int(state.get('pages', 0)) + 1}")
             return {"verb": "ListRecords", "resumptionToken": str(state["token"])}, int(state.get("pages", 0))
         if state and state.get("done") and self.from_date is None and state.get("last_response_date"):
-            self._effective_from = str(state["last_response_date"])[:10]
+            # a harvest bounded by --until covered nothing after that date, whatever its responseDate
+            ends = [str(state[key])[:10] for key in ("last_response_date", "until") if state.get(key)]
+            self._effective_from = min(ends)
             self.notes.append(f"incremental harvest from {self._effective_from} (last completed harvest)")
         return self._first_params(), 0
 
     def _page(self, params: dict[str, str]) -> Element:
+        """One whole page; IngestError (resumable: earlier pages stay committed) when it is unusable."""
         where = f"{self.url}?{'&'.join(f'{k}={v}' for k, v in params.items())}"
-        root = parse_page(self.client.get(self.url, params=params).content, where, f"{OAI}OAI-PMH")
+        try:
+            root = parse_page(self.client.get(self.url, params=params).content, where, f"{OAI}OAI-PMH")
+        except IngestError as exc:
+            raise IngestError(str(exc), resumable=True) from None
         error = root.find(f"{OAI}error")
         if error is not None and error.get("code") != "noRecordsMatch":
             raise IngestError(
-                f"{where}: OAI-PMH error {error.get('code')}: {clean_text(text_of(error), 'error')}"
+                f"{where}: OAI-PMH error {error.get('code')}: {clean_text(text_of(error), 'error')}",
+                resumable=True,
             )
         return root
 
@@ -241,6 +249,7 @@ class ArxivOaiSource:
                 "from": self.from_date,
                 "until": self.until_date,
                 "response_date": self._response_date,
+                "harvest_from": self._effective_from,
             }
             yield batch
             if not token:

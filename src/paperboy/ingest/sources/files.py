@@ -85,7 +85,7 @@ class JsonLinesSource(FileSource):
 
     def _open(self) -> IO[bytes]:
         if self.path.suffix == ".gz":
-            return gzip.open(self.path, "rb")
+            return gzip.GzipFile(self.path, "rb")  # type: ignore[return-value]  # GzipFile is a binary IO
         return self.path.open("rb")
 
     def unit(self) -> str:
@@ -120,7 +120,8 @@ class JsonLinesSource(FileSource):
         if not raw.strip():
             return
         try:
-            text = raw.decode("utf-8")
+            # A byte-order mark (files saved by Windows tools) is not part of the first record.
+            text = raw.decode("utf-8-sig" if line_number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
             batch.rejections.append(Rejection(where, f"not UTF-8 text (byte {exc.start})"))
             return
@@ -163,7 +164,8 @@ class CsvSource(FileSource):
         start = self._resume_point(state)
         skip_rows = int(start["line"])
         with self.path.open("rb") as binary:
-            handle = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+            # utf-8-sig: spreadsheet exports start with a byte-order mark that would hide the 'title' column.
+            handle = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
             reader = self._reader(handle)
             rows_done = 0
             batch = Batch()
@@ -197,7 +199,7 @@ class CsvSource(FileSource):
         batch.progress = offset
         return batch
 
-    def _parse_row(self, row: dict[str, Any], line: int, width: int, batch: Batch) -> None:
+    def _parse_row(self, row: dict[str | None, Any], line: int, width: int, batch: Batch) -> None:
         where = f"{self.path}:{line}"
         if None in row:
             batch.rejections.append(
@@ -208,7 +210,9 @@ class CsvSource(FileSource):
             filled = sum(value is not None for value in row.values())
             batch.rejections.append(Rejection(where, f"expected {width} fields, got {filled}"))
             return
-        data: dict[str, Any] = {key: value.strip() for key, value in row.items() if value and value.strip()}
+        data: dict[str, Any] = {
+            key: value.strip() for key, value in row.items() if key is not None and value and value.strip()
+        }
         if "upvotes" in data:
             try:
                 data["upvotes"] = int(data["upvotes"])

@@ -18,6 +18,7 @@ from paperboy.ingest.normalize import (
     clean_abstract,
     clean_authors,
     clean_text,
+    limit_length,
     parse_arxiv_id,
     parse_datetime,
     require,
@@ -30,7 +31,7 @@ def _int_field(data: dict[str, Any], key: str, where: str) -> int:
     if value is None:
         return 0
     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise RecordError(f"field {where}{key!r}: expected a non-negative integer, got {value!r}")
+        raise RecordError(f"field {where + key!r}: expected a non-negative integer, got {value!r}")
     return value
 
 
@@ -69,8 +70,12 @@ def parse_entry(entry: object) -> tuple[PaperRecord, DailyRecord]:
         date=submitted_at.date(),
         submitted_at=submitted_at,
         source="hf-daily",
-        submitter_name=clean_text(submitter.get("name"), "submittedBy.name"),
-        submitter_fullname=clean_text(submitter.get("fullname"), "submittedBy.fullname"),
+        submitter_name=limit_length(
+            clean_text(submitter.get("name"), "submittedBy.name"), 200, "submittedBy.name"
+        ),
+        submitter_fullname=limit_length(
+            clean_text(submitter.get("fullname"), "submittedBy.fullname"), 200, "submittedBy.fullname"
+        ),
         num_comments=_int_field(entry, "numComments", ""),
     )
     return record, daily
