@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 from paperboy.config import Settings
 from paperboy.db.engine import make_engine, session_factory
 from paperboy.db.migrate import upgrade
+from paperboy.search.embedder import MiniLmOnnxEmbedder
+from search_support import MemoizingEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("PAPERBOY_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
@@ -131,6 +133,12 @@ def cli_env(tmp_path: Path, db_url: str) -> dict[str, str]:
         PAPERBOY_HTTP_DELAY="0",
     )
     return env
+
+
+@pytest.fixture(scope="session")
+def embedder() -> MemoizingEmbedder:
+    """The real default embedder (bundled weights), memoized across the session."""
+    return MemoizingEmbedder(MiniLmOnnxEmbedder())
 
 
 @pytest.fixture

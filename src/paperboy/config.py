@@ -58,6 +58,47 @@ class Settings(BaseSettings):
         500, ge=1, le=50_000, description="Records committed per transaction by file ingesters."
     )
 
+    embedder: str = Field(
+        "minilm-int8",
+        description="Embedding model: 'minilm-int8' (all-MiniLM-L6-v2, int8 ONNX, bundled weights).",
+    )
+    embed_threads: int = Field(
+        0, ge=0, le=64, description="Threads for document embedding (0: one per core, at most 4)."
+    )
+    embed_batch_size: int = Field(
+        32, ge=1, le=512, description="Texts per embedding batch (sorted by length)."
+    )
+    embed_max_chunks: int = Field(
+        1,
+        ge=1,
+        le=8,
+        description="256-token windows embedded per abstract (their mean is the vector); 1 scores best.",
+    )
+    index_batch_size: int = Field(
+        256, ge=1, le=10_000, description="Papers the indexer embeds and indexes per step."
+    )
+    index_flush_every: int = Field(
+        20_000,
+        ge=1,
+        description="Papers between durable index commits (and queue acknowledgements) in `paperboy index`.",
+    )
+    index_interval: float = Field(
+        300,
+        ge=0,
+        description="Seconds between background index runs inside `paperboy serve` (0: never; use cron).",
+    )
+    search_alpha: float = Field(
+        0.6, ge=0, le=1, description="Weight of the dense score in hybrid fusion (1 - alpha goes to BM25)."
+    )
+    search_normalization: str = Field(
+        "zscore",
+        pattern="^(zscore|minmax)$",
+        description="Score normalization before fusion: zscore or minmax.",
+    )
+    search_candidates: int = Field(
+        100, ge=10, le=5000, description="Candidates taken from each of BM25 and the vector index per query."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

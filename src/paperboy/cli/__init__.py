@@ -13,6 +13,7 @@ from paperboy.cli.context import EXIT_ERROR, AppContext, fail
 from paperboy.cli.db import db_app, init_data_dir
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.papers import papers_app
+from paperboy.cli.search import eval_app, index_command, search_command
 from paperboy.config import Settings
 
 app = typer.Typer(
@@ -25,6 +26,9 @@ app = typer.Typer(
 app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(papers_app, name="papers")
+app.add_typer(eval_app, name="eval")
+app.command("index")(index_command)
+app.command("search")(search_command)
 
 
 @app.callback()
@@ -72,13 +76,24 @@ def serve(
     """Start the web service."""
     import uvicorn
 
+    from paperboy.search.factory import make_embedder, make_indexer
+    from paperboy.search.scheduler import BackgroundIndexer
     from paperboy.web.app import create_app
 
     settings = ctx.obj.settings
     ctx.obj.require_schema()
-    uvicorn.run(
-        create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
-    )
+    background = None
+    if settings.index_interval > 0:
+        indexer = make_indexer(settings, ctx.obj.sessions, make_embedder(settings))
+        background = BackgroundIndexer(indexer, settings.index_interval)
+        background.start()
+    try:
+        uvicorn.run(
+            create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
+        )
+    finally:
+        if background is not None:
+            background.stop()
 
 
 def main() -> None:

@@ -15,17 +15,31 @@ from paperboy.db.engine import engine_from_settings, session_factory
 from paperboy.db.models import DailyEntry
 from paperboy.db.repositories.daily import daily_items
 from paperboy.db.repositories.papers import count_papers, recent_papers
+from paperboy.search.embedder import Embedder
+from paperboy.search.factory import make_embedder, make_search_service
+from paperboy.search.service import SearchService
+from paperboy.web.search_api import search_router
 
 TEMPLATES = Path(__file__).parent / "templates"
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the ASGI app for `settings`."""
+def create_app(settings: Settings, embedder: Embedder | None = None) -> FastAPI:
+    """Build the ASGI app for `settings` (tests may pass an embedder to share one across apps)."""
     engine = engine_from_settings(settings)
     sessions = session_factory(engine)
     templates = Jinja2Templates(directory=str(TEMPLATES))
     app = FastAPI(title="Paperboy", version=__version__)
     app.state.settings = settings
+    search: list[SearchService] = []
+
+    def search_service() -> SearchService:
+        """Created on first use: the model loads only when someone searches."""
+        if not search:
+            search.append(make_search_service(settings, sessions, embedder or make_embedder(settings)))
+        return search[0]
+
+    app.state.search_service = search_service
+    app.include_router(search_router(search_service))
 
     @app.get("/", response_class=HTMLResponse)
     def read_index(request: Request, page: int = Query(1, ge=1, le=10_000)) -> HTMLResponse:

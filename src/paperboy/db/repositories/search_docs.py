@@ -1,0 +1,80 @@
+"""Reads the search indexer and search service need: paper content by id, and id ranges for rebuilds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from paperboy.db.models import Paper
+
+_IN_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class PaperContent:
+    """The fields of a paper that the search indexes hold."""
+
+    paper_id: int
+    arxiv_id: str
+    title: str
+    abstract: str
+    authors: tuple[str, ...]
+    categories: tuple[str, ...]
+    published_at: datetime | None
+    withdrawn: bool
+
+
+_COLUMNS = (
+    Paper.id,
+    Paper.arxiv_id,
+    Paper.title,
+    Paper.abstract,
+    Paper.authors,
+    Paper.categories,
+    Paper.published_at,
+    Paper.withdrawn,
+)
+
+
+def _content(row: Any) -> PaperContent:
+    return PaperContent(
+        paper_id=int(row.id),
+        arxiv_id=str(row.arxiv_id),
+        title=str(row.title),
+        abstract=str(row.abstract),
+        authors=tuple(row.authors or ()),
+        categories=tuple(row.categories or ()),
+        published_at=row.published_at,
+        withdrawn=bool(row.withdrawn),
+    )
+
+
+def paper_contents(session: Session, paper_ids: Sequence[int]) -> dict[int, PaperContent]:
+    """Content of the given papers that still exist."""
+    found: dict[int, PaperContent] = {}
+    for start in range(0, len(paper_ids), _IN_CHUNK):
+        chunk = list(paper_ids[start : start + _IN_CHUNK])
+        for row in session.execute(select(*_COLUMNS).where(Paper.id.in_(chunk))):
+            content = _content(row)
+            found[content.paper_id] = content
+    return found
+
+
+def paper_ids_after(session: Session, after: int, limit: int) -> list[int]:
+    """The next `limit` paper ids above `after` (keyset pagination: constant memory, stable under inserts)."""
+    return list(session.scalars(select(Paper.id).where(Paper.id > after).order_by(Paper.id).limit(limit)))
+
+
+def count_searchable(session: Session) -> int:
+    """Papers that belong in the search index (not withdrawn)."""
+    return session.scalar(select(func.count()).select_from(Paper).where(Paper.withdrawn.is_(False))) or 0
+
+
+def paper_id_for(session: Session, arxiv_id: str) -> int | None:
+    """The internal id of the paper with this arXiv id (or source-prefixed id)."""
+    return session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id))

@@ -1,0 +1,243 @@
+"""Keeps the search indexes in step with the database: incremental runs from the dirty queue, and full
+rebuilds into a fresh directory that is swapped in atomically.
+
+Crash safety: vectors are stored in the database as soon as they are computed; the indexes are made
+durable (lexical commit, atomic vector save) before the queue entries they cover are acknowledged. A
+kill at any point therefore leaves entries queued that the next run processes again, idempotently:
+nothing is lost, nothing is duplicated, and no paper is embedded twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy.orm import Session, sessionmaker
+
+from paperboy.db.repositories.embeddings import load_embeddings, store_embeddings
+from paperboy.db.repositories.queue import acknowledge, pending_count, queued_generations, take_batch
+from paperboy.db.repositories.search_docs import (
+    PaperContent,
+    count_searchable,
+    paper_contents,
+    paper_ids_after,
+)
+from paperboy.search.embedder import Embedder, document_text
+from paperboy.search.lexical import IndexDocument
+from paperboy.search.store import SearchStore, current_build, indexer_lock, new_build_dir, publish_build
+
+BATCH = 256
+FLUSH_EVERY = 20_000
+FLUSH_SECONDS = 60.0
+"""Commit at least this often, so a long first run shows results while it goes."""
+
+
+class IndexProgress(Protocol):
+    """Where the indexer reports progress (the CLI draws a bar)."""
+
+    def start(self, description: str, total: int | None, unit: str) -> None: ...
+
+    def advance(self, progress: int, records: int) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class _Silent:
+    def start(self, description: str, total: int | None, unit: str) -> None:
+        pass
+
+    def advance(self, progress: int, records: int) -> None:
+        pass
+
+    def finish(self) -> None:
+        pass
+
+
+@dataclass
+class IndexSummary:
+    """What an index run did."""
+
+    indexed: int = 0
+    removed: int = 0
+    embedded: int = 0
+    reused_vectors: int = 0
+    seconds: float = 0.0
+    rebuilt: bool = False
+    documents: int = 0
+    pending: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        kind = "rebuilt" if self.rebuilt else "indexed"
+        rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{kind} {self.indexed} papers, removed {self.removed}; embedded {self.embedded} "
+            f"({rate:,.1f}/s), reused {self.reused_vectors} stored vectors; index holds {self.documents} papers; "
+            f"{self.pending} still queued ({self.seconds:.1f} s)"
+        )
+
+
+def content_hash(signature: str, text: str) -> str:
+    """Identifies the text and embedder settings a vector came from, so unchanged papers are never re-embedded."""
+    return hashlib.sha256(f"{signature}\n{text}".encode()).hexdigest()
+
+
+def _index_document(paper: PaperContent) -> IndexDocument:
+    return IndexDocument(
+        paper_id=paper.paper_id,
+        title=paper.title,
+        abstract=paper.abstract,
+        authors=paper.authors,
+        categories=paper.categories,
+        published=paper.published_at.date() if paper.published_at else None,
+    )
+
+
+class Indexer:
+    """Embeds and indexes papers for one data dir and one embedder."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        home: Path,
+        embedder: Embedder,
+        batch_size: int = BATCH,
+        flush_every: int = FLUSH_EVERY,
+    ) -> None:
+        self.sessions = sessions
+        self.home = home
+        self.embedder = embedder
+        self.batch_size = batch_size
+        self.flush_every = flush_every
+
+    def _vectors_for(
+        self, papers: Sequence[PaperContent], summary: IndexSummary
+    ) -> dict[int, npt.NDArray[np.float32]]:
+        """Stored vectors where the text is unchanged; new ones embedded and stored (committed) first."""
+        model = self.embedder.name
+        texts = {p.paper_id: document_text(p.title, p.abstract) for p in papers}
+        hashes = {paper_id: content_hash(self.embedder.signature, text) for paper_id, text in texts.items()}
+        with self.sessions() as session:
+            stored = load_embeddings(session, model, list(texts))
+        dim = self.embedder.dim
+        vectors = {pid: vec for pid, (h, vec) in stored.items() if h == hashes[pid] and vec.shape == (dim,)}
+        missing = [pid for pid in texts if pid not in vectors]
+        summary.reused_vectors += len(vectors)
+        if missing:
+            computed = self.embedder.embed_documents([texts[pid] for pid in missing])
+            fresh = {pid: (hashes[pid], computed[row]) for row, pid in enumerate(missing)}
+            with self.sessions() as session, session.begin():
+                store_embeddings(session, model, fresh)
+            vectors.update((pid, vec) for pid, (_, vec) in fresh.items())
+            summary.embedded += len(missing)
+        return vectors
+
+    def _apply(
+        self,
+        store: SearchStore,
+        paper_ids: Sequence[int],
+        papers: dict[int, PaperContent],
+        summary: IndexSummary,
+        fresh: bool = False,
+    ) -> None:
+        live = [papers[pid] for pid in paper_ids if pid in papers and not papers[pid].withdrawn]
+        gone = [pid for pid in paper_ids if pid not in papers or papers[pid].withdrawn]
+        vectors = self._vectors_for(live, summary)
+        store.lexical.upsert((_index_document(p) for p in live), fresh=fresh)
+        keys = [p.paper_id for p in live]
+        if keys:
+            store.vectors.upsert(keys, np.vstack([vectors[k] for k in keys]), fresh=fresh)
+        store.lexical.delete(gone)
+        store.vectors.delete(gone)
+        summary.indexed += len(live)
+        summary.removed += len(gone)
+
+    def run(self, progress: IndexProgress | None = None) -> IndexSummary:
+        """Index what the queue says changed; resumable after a kill at any point."""
+        reporter = progress or _Silent()
+        summary = IndexSummary()
+        started = time.monotonic()
+        with indexer_lock(self.home):
+            with self.sessions() as session:
+                total = pending_count(session)
+            build = current_build(self.home)
+            if total == 0 and build is not None:  # nothing to do: do not load the index for writing
+                summary.documents = len(SearchStore(build, self.embedder.dim, writable=False).vectors)
+                summary.seconds = time.monotonic() - started
+                return summary
+            store = SearchStore.open_current(self.home, self.embedder.dim, writable=True)
+            reporter.start("index", total, "papers")
+            last_flush = time.monotonic()
+            after, unacknowledged, since_flush = 0, {}, 0
+            try:
+                while True:
+                    with self.sessions() as session:
+                        taken = take_batch(session, self.batch_size, after)  # generations first, then content
+                        papers = paper_contents(session, list(taken))
+                    if not taken:
+                        break
+                    self._apply(store, list(taken), papers, summary)
+                    unacknowledged.update(taken)
+                    after = max(taken)
+                    since_flush += len(taken)
+                    reporter.advance(len(taken), len(taken))
+                    if since_flush >= self.flush_every or time.monotonic() - last_flush > FLUSH_SECONDS:
+                        self._flush(store, unacknowledged)
+                        unacknowledged, since_flush, last_flush = {}, 0, time.monotonic()
+                self._flush(store, unacknowledged)
+            finally:
+                reporter.finish()
+            summary.documents = len(store.vectors)
+        with self.sessions() as session:
+            summary.pending = pending_count(session)
+        summary.seconds = time.monotonic() - started
+        return summary
+
+    def _flush(self, store: SearchStore, taken: dict[int, int]) -> None:
+        store.commit()
+        if taken:
+            with self.sessions() as session, session.begin():
+                acknowledge(session, taken)
+
+    def rebuild(self, progress: IndexProgress | None = None) -> IndexSummary:
+        """Recreate both indexes from the database (stored vectors reused) and swap them in atomically."""
+        reporter = progress or _Silent()
+        summary = IndexSummary(rebuilt=True)
+        started = time.monotonic()
+        with indexer_lock(self.home):
+            build = new_build_dir(self.home)
+            store = SearchStore(build, self.embedder.dim, writable=True)
+            covered: dict[int, int] = {}
+            with self.sessions() as session:
+                total = count_searchable(session)
+            reporter.start("rebuild", total, "papers")
+            after = 0
+            try:
+                while True:
+                    with self.sessions() as session:
+                        ids = paper_ids_after(session, after, self.batch_size)
+                        covered.update(queued_generations(session, ids))  # generations first, then content
+                        papers = paper_contents(session, ids)
+                    if not ids:
+                        break
+                    self._apply(store, ids, papers, summary, fresh=True)
+                    after = ids[-1]
+                    reporter.advance(len(ids), len(ids))
+                store.commit()
+            finally:
+                reporter.finish()
+            publish_build(self.home, build)
+            with self.sessions() as session, session.begin():
+                acknowledge(session, covered)
+            summary.documents = len(store.vectors)
+        summary.removed = 0
+        with self.sessions() as session:
+            summary.pending = pending_count(session)
+        summary.seconds = time.monotonic() - started
+        return summary

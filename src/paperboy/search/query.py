@@ -1,0 +1,102 @@
+"""Parse what a user types into words, quoted phrases and filters, and refuse what cannot be searched.
+
+Syntax: free words; "quoted phrases" (must appear); author:name or author:"full name"; cat:cs.LG.
+Everything else that looks like query-language punctuation is ignored rather than mis-parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+MAX_QUERY_CHARS = 1000
+_TOKEN = re.compile(
+    r'(?P<key>author|cat|category):(?:"(?P<qval>[^"]*)"|(?P<val>\S+))?|"(?P<phrase>[^"]*)"|(?P<word>\S+)',
+    re.I,
+)
+_WORD_CHARS = re.compile(r"[\w]+(?:[.\-'][\w]+)*", re.UNICODE)
+_OPERATORS = {"and", "or", "not"}
+
+
+class QueryError(ValueError):
+    """A query that cannot be searched; the message tells the user what to change."""
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """A user query split into its parts."""
+
+    raw: str
+    words: tuple[str, ...] = ()
+    phrases: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    text: str = ""
+    """The words and phrases as plain text, for the embedding model and exact-title matching."""
+
+    @property
+    def has_terms(self) -> bool:
+        return bool(self.words or self.phrases)
+
+    @property
+    def has_filters(self) -> bool:
+        return bool(self.phrases or self.authors or self.categories)
+
+
+@dataclass
+class _Parts:
+    words: list[str] = field(default_factory=list)
+    phrases: list[str] = field(default_factory=list)
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+
+def _clean_words(text: str) -> list[str]:
+    return _WORD_CHARS.findall(text)
+
+
+def parse_query(raw: str) -> ParsedQuery:
+    """Split `raw` into words, phrases and filters; raise QueryError for unusable input."""
+    if raw is None or not raw.strip():
+        raise QueryError("the query is empty: type some words to search for")
+    if len(raw) > MAX_QUERY_CHARS:
+        raise QueryError(f"the query is too long ({len(raw)} characters; at most {MAX_QUERY_CHARS})")
+    parts = _Parts()
+    for match in _TOKEN.finditer(raw):
+        if match.group("key"):
+            value = (match.group("qval") or match.group("val") or "").strip()
+            if not value:
+                continue
+            if match.group("key").lower() == "author":
+                names = " ".join(_clean_words(value))
+                if names:
+                    parts.authors.append(names)
+            else:
+                parts.categories.append(value)
+        elif match.group("phrase") is not None:
+            words = _clean_words(match.group("phrase"))
+            if len(words) == 1:
+                parts.words.extend(words)
+            elif words:
+                parts.phrases.append(" ".join(words))
+            parts.text.extend(words)
+        else:
+            words = [w for w in _clean_words(match.group("word")) if w.lower() not in _OPERATORS]
+            parts.words.extend(words)
+            parts.text.extend(words)
+    if not (parts.words or parts.phrases or parts.authors or parts.categories):
+        raise QueryError("the query has no words to search for (only operators or punctuation)")
+    return ParsedQuery(
+        raw=raw,
+        words=tuple(parts.words),
+        phrases=tuple(parts.phrases),
+        authors=tuple(parts.authors),
+        categories=tuple(parts.categories),
+        text=" ".join(parts.text),
+    )
+
+
+def title_key(title: str) -> str:
+    """A title reduced to lowercase words, so "exact title" matching ignores case and punctuation."""
+    return " ".join(word.lower() for word in _clean_words(title))

@@ -1,0 +1,118 @@
+"""The vector index: HNSW (usearch) over int8-quantized cosine vectors, keyed by paper id.
+
+The index lives in one file, written atomically (temporary file, then rename) and memory-mapped read-only
+when serving, so a server picks up a new version by reopening the file, and a crash mid-write leaves
+the previous version intact. Small indexes are searched exactly, which keeps results deterministic.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from usearch.index import Index
+
+EXACT_BELOW = 20_000
+CONNECTIVITY = 16
+EXPANSION_ADD = 128
+EXPANSION_SEARCH = 96
+
+
+class VectorIndex:
+    """An HNSW index on disk; `writable=False` memory-maps it for serving."""
+
+    def __init__(self, path: Path, dim: int, writable: bool = True) -> None:
+        self.path = path
+        self.dim = dim
+        self.writable = writable
+        self._mtime_ns = 0
+        self.index = self._open()
+
+    def _new(self) -> Index:
+        return Index(
+            ndim=self.dim,
+            metric="cos",
+            dtype="i8",
+            connectivity=CONNECTIVITY,
+            expansion_add=EXPANSION_ADD,
+            expansion_search=EXPANSION_SEARCH,
+        )
+
+    def _open(self) -> Index:
+        if not self.path.exists():
+            return self._new()
+        self._mtime_ns = self.path.stat().st_mtime_ns
+        index = Index.restore(str(self.path), view=not self.writable)
+        if index is None:
+            raise RuntimeError(f"{self.path}: not a usearch index file; run `paperboy index --rebuild`")
+        if index.ndim != self.dim:
+            raise RuntimeError(f"{self.path}: vectors have {index.ndim} dimensions, the embedder {self.dim}")
+        return index
+
+    def refresh(self) -> bool:
+        """Reopen the file if another process saved a newer version; True when it did."""
+        if not self.path.exists():
+            return False
+        mtime = self.path.stat().st_mtime_ns
+        if mtime == self._mtime_ns:
+            return False
+        self.index = self._open()
+        return True
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def upsert(self, keys: Sequence[int], vectors: npt.NDArray[np.float32], fresh: bool = False) -> None:
+        """Replace the vectors of `keys` (`fresh` indexes skip looking for old ones)."""
+        if not keys:
+            return
+        if not fresh:
+            self.delete(keys)
+        self.index.add(np.asarray(keys, dtype=np.uint64), vectors)
+
+    def delete(self, keys: Sequence[int]) -> None:
+        present = [key for key in keys if key in self.index]
+        if present:
+            self.index.remove(np.asarray(present, dtype=np.uint64))
+
+    def save(self) -> None:
+        """Write the index atomically: a crash leaves either the old or the new file, never half of one."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_suffix(".tmp")
+        self.index.save(str(temporary))
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.path)
+        self._mtime_ns = self.path.stat().st_mtime_ns
+
+    def search(self, query: npt.NDArray[np.float32], limit: int) -> list[tuple[int, float]]:
+        """Nearest papers as (paper_id, cosine similarity), best first."""
+        if len(self.index) == 0 or limit <= 0:
+            return []
+        exact = len(self.index) < EXACT_BELOW
+        matches = self.index.search(query, min(limit, len(self.index)), exact=exact)
+        return [
+            (int(key), 1.0 - float(distance))
+            for key, distance in zip(matches.keys, matches.distances, strict=True)
+        ]
+
+    def similarity(self, query: npt.NDArray[np.float32], keys: Sequence[int]) -> dict[int, float]:
+        """Cosine similarity of the query to the stored vectors of `keys` (missing keys are skipped)."""
+        present = [key for key in keys if key in self.index]
+        if not present:
+            return {}
+        stored = self.index.get(np.asarray(present, dtype=np.uint64), dtype="f32")
+        matrix = np.vstack(stored).astype(np.float32)  # type: ignore[arg-type]
+        norms = np.linalg.norm(matrix, axis=1)
+        norms[norms == 0] = 1.0
+        scores = matrix @ query / norms
+        return {key: float(score) for key, score in zip(present, scores, strict=True)}
+
+    def vector(self, key: int) -> npt.NDArray[np.float32] | None:
+        """The stored vector of one paper (for "similar papers")."""
+        if key not in self.index:
+            return None
+        return np.asarray(self.index.get(key, dtype="f32"), dtype=np.float32)

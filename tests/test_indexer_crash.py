@@ -1,0 +1,184 @@
+"""The indexer survives a crash at any point: nothing lost, nothing duplicated, nothing embedded twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tantivy
+from sqlalchemy.orm import Session, sessionmaker
+
+from paperboy.db.repositories.embeddings import count_embeddings, store_embeddings
+from paperboy.db.repositories.papers import upsert_papers
+from paperboy.db.repositories.queue import pending_count
+from paperboy.db.repositories.search_docs import paper_contents, paper_ids_after
+from paperboy.search.embedder import document_text
+from paperboy.search.indexer import Indexer, content_hash
+from paperboy.search.store import SearchStore
+from paperboy.search.vectors import VectorIndex
+from search_support import MemoizingEmbedder, sample_records
+
+PAPERBOY = Path(sys.executable).parent / "paperboy"
+
+
+def indexed_ids(home: Path, dim: int) -> tuple[list[int], list[int]]:
+    """Every paper id in the live lexical index (with repeats, if any) and in the vector index."""
+    store = SearchStore.open_current(home, dim, writable=False)
+    searcher = store.lexical.index.searcher()
+    hits = searcher.search(tantivy.Query.all_query(), 100_000).hits
+    lexical = [int(searcher.doc(address)["paper_id"][0]) for _, address in hits]
+    vectors = [int(key) for key in store.vectors.index.keys]
+    return lexical, vectors
+
+
+def assert_consistent(sessions: sessionmaker[Session], home: Path, dim: int) -> None:
+    with sessions() as session:
+        all_ids = paper_ids_after(session, 0, 100_000)
+        live = sorted(pid for pid, p in paper_contents(session, all_ids).items() if not p.withdrawn)
+        assert pending_count(session) == 0
+    lexical, vectors = indexed_ids(home, dim)
+    assert sorted(lexical) == live, "lexical index: every live paper exactly once"
+    assert sorted(vectors) == live, "vector index: every live paper exactly once"
+
+
+@pytest.fixture
+def loaded(sessions: sessionmaker[Session], shared_data: Path) -> list:
+    records = sample_records(shared_data, limit=60)
+    with sessions() as session, session.begin():
+        upsert_papers(session, records)
+    return records
+
+
+def _failing_after(calls: int, original: Callable[..., object]) -> Callable[..., object]:
+    state = {"n": 0}
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        state["n"] += 1
+        if state["n"] > calls:
+            raise RuntimeError("simulated crash")
+        return original(*args, **kwargs)
+
+    return wrapper
+
+
+@pytest.mark.parametrize(
+    "crash_point",
+    ["embedding", "lexical-commit", "vector-save", "acknowledge"],
+)
+def test_crash_at_each_point_is_repaired_by_the_next_run(
+    crash_point: str,
+    loaded: list,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    embedder: MemoizingEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    home = tmp_path / "home"
+    indexer = Indexer(sessions, home, embedder, batch_size=8, flush_every=16)
+    target = {
+        "embedding": (MemoizingEmbedder, "embed_documents", 3),
+        "lexical-commit": (type(SearchStore.open_current(home, embedder.dim, True).lexical), "commit", 2),
+        "vector-save": (VectorIndex, "save", 2),
+        "acknowledge": (None, "acknowledge", 2),
+    }[crash_point]
+    owner, name, calls = target
+    if owner is None:
+        import paperboy.search.indexer as module
+
+        monkeypatch.setattr(module, name, _failing_after(calls, getattr(module, name)))
+    else:
+        monkeypatch.setattr(owner, name, _failing_after(calls, getattr(owner, name)))
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        indexer.run()
+    monkeypatch.undo()
+    with sessions() as session:
+        assert 0 < pending_count(session) <= len(loaded), "the crashed part is still queued"
+    embedded_before = count_embeddings_of(sessions, embedder.name)
+    summary = Indexer(sessions, home, embedder, batch_size=8, flush_every=16).run()
+    assert summary.embedded == len(loaded) - embedded_before, "vectors stored before the crash are reused"
+    assert_consistent(sessions, home, embedder.dim)
+
+
+def count_embeddings_of(sessions: sessionmaker[Session], model: str) -> int:
+    with sessions() as session:
+        return count_embeddings(session, model)
+
+
+@pytest.mark.slow
+def test_real_kill_of_the_indexer_then_rerun(
+    loaded: list,
+    sessions: sessionmaker[Session],
+    cli_env: dict[str, str],
+    embedder: MemoizingEmbedder,
+) -> None:
+    """SIGKILL `paperboy index` mid-run (a real process), rerun it, and check the indexes are whole."""
+    home = Path(cli_env["PAPERBOY_HOME"])
+    # Half the vectors already stored (fast start), half to embed for real in the child (slow tail).
+    with sessions() as session, session.begin():
+        contents = paper_contents(session, paper_ids_after(session, 0, 1000))
+        first_half = sorted(contents)[: len(contents) // 2]
+        texts = [document_text(contents[pid].title, contents[pid].abstract) for pid in first_half]
+        vectors = embedder.embed_documents(texts)
+        store_embeddings(
+            session,
+            embedder.name,
+            {
+                pid: (content_hash(embedder.signature, t), vectors[i])
+                for i, (pid, t) in enumerate(zip(first_half, texts, strict=True))
+            },
+        )
+    env = {
+        **cli_env,
+        "PAPERBOY_INDEX_BATCH_SIZE": "6",
+        "PAPERBOY_INDEX_FLUSH_EVERY": "6",
+        "HF_HUB_OFFLINE": "1",
+    }
+    child = subprocess.Popen(
+        [str(PAPERBOY), "index", "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 120
+    total = len(loaded)
+    while time.monotonic() < deadline and child.poll() is None:
+        with sessions() as session:
+            pending = pending_count(session)
+        if pending <= total - 2 * 6:
+            break
+        time.sleep(0.02)
+    assert child.poll() is None, f"the indexer finished before it could be killed: {child.stdout.read()!r}"  # type: ignore[union-attr]
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=30)
+    with sessions() as session:
+        left = pending_count(session)
+    assert 0 < left < total
+    rerun = subprocess.run(
+        [str(PAPERBOY), "index", "--quiet"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "0 still queued" in rerun.stdout
+    assert_consistent(sessions, home, embedder.dim)
+    with sessions() as session:
+        assert count_embeddings(session, embedder.name) == total
+    # The killed-and-resumed index answers exactly like a fresh rebuild of the same data.
+    reference = {}
+    store = SearchStore.open_current(home, embedder.dim, writable=False)
+    for pid in sorted(contents)[:5]:
+        vector = store.vectors.vector(pid)
+        assert vector is not None
+        reference[pid] = [key for key, _ in store.vectors.search(vector, 10)]
+    rebuilt = subprocess.run(
+        [str(PAPERBOY), "index", "--rebuild", "--quiet"], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "embedded 0" in rebuilt.stdout
+    store = SearchStore.open_current(home, embedder.dim, writable=False)
+    for pid, neighbours in reference.items():
+        vector = store.vectors.vector(pid)
+        assert vector is not None and np.isfinite(vector).all()
+        assert [key for key, _ in store.vectors.search(vector, 10)] == neighbours

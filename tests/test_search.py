@@ -1,0 +1,283 @@
+"""Hybrid search end to end: ingest → queue → indexer → search service, on real abstracts and both databases."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from paperboy.db.records import DeletedRecord
+from paperboy.db.repositories.papers import get_paper, mark_deleted, upsert_papers
+from paperboy.db.repositories.queue import pending_count
+from paperboy.search.indexer import Indexer
+from paperboy.search.lexical import SearchFilters
+from paperboy.search.query import QueryError
+from paperboy.search.service import SearchRequest, SearchService
+from search_support import MemoizingEmbedder, sample_records
+
+
+@pytest.fixture
+def corpus(shared_data: Path) -> list:
+    return sample_records(shared_data)
+
+
+@pytest.fixture
+def indexed(
+    sessions: sessionmaker[Session], tmp_path: Path, embedder: MemoizingEmbedder, corpus: list
+) -> tuple[Indexer, SearchService]:
+    with sessions() as session, session.begin():
+        upsert_papers(session, corpus)
+    indexer = Indexer(sessions, tmp_path / "home", embedder)
+    summary = indexer.run()
+    assert summary.indexed == len(corpus) and summary.documents == len(corpus)
+    return indexer, SearchService(sessions, tmp_path / "home", embedder)
+
+
+def ids(service: SearchService, query: str, **options: object) -> list[str]:
+    result = service.search(SearchRequest(query, **options))  # type: ignore[arg-type]
+    return [hit.paper.arxiv_id for hit in result.hits]
+
+
+def fresh(service: SearchService) -> SearchService:
+    """Skip the once-a-second refresh throttle, as a second later would."""
+    service._checked = 0.0
+    return service
+
+
+def test_every_paper_is_indexed_once_and_the_queue_is_empty(
+    indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
+) -> None:
+    indexer, service = indexed
+    store = service.store()
+    assert store.lexical.count() == len(corpus)
+    assert len(store.vectors) == len(corpus)
+    with sessions() as session:
+        assert pending_count(session) == 0
+    again = indexer.run()
+    assert (again.indexed, again.embedded) == (0, 0)
+
+
+def test_lexical_finds_the_exact_word_first(indexed: tuple[Indexer, SearchService], corpus: list) -> None:
+    _, service = indexed
+    containing = {r.arxiv_id for r in corpus if "generalisation" in f"{r.title} {r.abstract}".lower()}
+    assert containing, "the sample has papers spelling it 'generalisation'"
+    top = ids(service, "generalisation", mode="lexical", k=len(containing))
+    assert set(top) == containing
+
+
+def test_dense_finds_related_papers_without_the_word(
+    indexed: tuple[Indexer, SearchService], corpus: list
+) -> None:
+    _, service = indexed
+    top = ids(service, "models that perform well on data unlike their training data", mode="dense", k=10)
+    titles = {r.arxiv_id: r.title.lower() for r in corpus}
+    assert any(
+        "generali" in titles[i] or "distribution" in titles[i] or "robust" in titles[i] for i in top[:5]
+    )
+
+
+def test_hybrid_scores_are_explained_and_ordered(indexed: tuple[Indexer, SearchService]) -> None:
+    _, service = indexed
+    result = service.search(SearchRequest("adaptive optimizer step sizes from gradient belief", k=10))
+    fused = [hit.fused for hit in result.hits]
+    assert all(value is not None for value in fused)
+    assert fused == sorted(fused, reverse=True)  # type: ignore[type-var]
+    top = result.hits[0]
+    assert top.lexical is not None and top.lexical > 0 and top.dense is not None and top.dense > 0.3
+    assert top.paper.title.startswith("AdaBelief Optimizer")
+
+
+def test_exact_arxiv_id_and_exact_title_come_first(
+    indexed: tuple[Indexer, SearchService], corpus: list
+) -> None:
+    _, service = indexed
+    target = corpus[37]
+    for mode in ("hybrid", "lexical", "dense"):
+        result = service.search(SearchRequest(target.arxiv_id, mode=mode))  # type: ignore[arg-type]
+        assert result.hits[0].paper.arxiv_id == target.arxiv_id and result.hits[0].match == "arxiv-id"
+        result = service.search(SearchRequest(target.title.upper() + "!", mode=mode))  # type: ignore[arg-type]
+        assert result.hits[0].paper.arxiv_id == target.arxiv_id and result.hits[0].match == "title"
+        assert [h.paper.arxiv_id for h in result.hits].count(target.arxiv_id) == 1
+
+
+def test_date_category_and_author_filters(indexed: tuple[Indexer, SearchService], corpus: list) -> None:
+    _, service = indexed
+    window = SearchFilters(date_from=date(2024, 1, 11), date_to=date(2024, 1, 20))
+    for mode in ("hybrid", "lexical", "dense"):
+        hits = service.search(SearchRequest("learning", k=50, mode=mode, filters=window)).hits  # type: ignore[arg-type]
+        assert hits and all(
+            date(2024, 1, 11) <= h.paper.published_at.date() <= date(2024, 1, 20) for h in hits
+        )  # type: ignore[union-attr]
+        hits = service.search(SearchRequest("learning cat:cs.CL", k=50, mode=mode)).hits  # type: ignore[arg-type]
+        assert hits and all("cs.CL" in h.paper.categories for h in hits)
+    cl = service.search(SearchRequest("learning", k=100, filters=SearchFilters(categories=("cs.CL",)))).hits
+    assert {h.paper.arxiv_id for h in cl} <= {r.arxiv_id for r in corpus if "cs.CL" in r.categories}
+    by_author = ids(service, 'author:"Author 3"', k=100)
+    assert set(by_author) == {r.arxiv_id for r in corpus if "Author 3" in r.authors}
+    expected_order = sorted(
+        by_author, key=lambda i: next(r.published_at for r in corpus if r.arxiv_id == i), reverse=True
+    )
+    assert by_author == expected_order, "filter-only queries list the newest first"
+
+
+def test_pagination_is_disjoint_and_continuous(indexed: tuple[Indexer, SearchService]) -> None:
+    _, service = indexed
+    first = ids(service, "neural network training", k=10, page=1)
+    second = ids(service, "neural network training", k=10, page=2)
+    both = ids(service, "neural network training", k=20, page=1)
+    assert len(first) == len(second) == 10
+    assert not set(first) & set(second)
+    assert first + second == both
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("x" * 1001, "too long"),
+        ("AND OR NOT", "no words"),
+        ('"" + - : ( ) ^', "no words"),
+    ],
+)
+def test_bad_queries_are_clear_errors(
+    indexed: tuple[Indexer, SearchService], query: str, message: str
+) -> None:
+    _, service = indexed
+    with pytest.raises(QueryError, match=message):
+        service.search(SearchRequest(query))
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (SearchRequest("a", k=0), "k must be"),
+        (SearchRequest("a", page=101), "page must be"),
+        (SearchRequest("a", mode="fuzzy"), "mode must be"),  # type: ignore[arg-type]
+        (
+            SearchRequest("a", filters=SearchFilters(date(2024, 2, 1), date(2024, 1, 1))),
+            "date range is empty",
+        ),
+    ],
+)
+def test_bad_parameters_are_clear_errors(
+    indexed: tuple[Indexer, SearchService], request_: SearchRequest, message: str
+) -> None:
+    _, service = indexed
+    with pytest.raises(QueryError, match=message):
+        service.search(request_)
+
+
+@pytest.mark.parametrize(
+    ("noisy", "clean"),
+    [
+        ('"unclosed phrase about learning', "unclosed phrase about learning"),
+        ("learning^2 (transfer) +domain -shift [a TO b]", "learning 2 transfer domain shift a TO b"),
+        ("C++ & graphs/networks \\ test", "C graphs networks test"),
+    ],
+)
+def test_query_syntax_characters_are_treated_as_plain_words(
+    indexed: tuple[Indexer, SearchService], noisy: str, clean: str
+) -> None:
+    _, service = indexed
+    assert ids(service, noisy, k=20) == ids(service, clean, k=20)
+    assert ids(service, noisy, k=20)
+
+
+def test_changed_and_withdrawn_papers_are_reindexed_and_removed(
+    indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
+) -> None:
+    indexer, service = indexed
+    changed = replace(corpus[5], title="Zymurgical fermentation kinetics of sourdough", version=2)
+    with sessions() as session, session.begin():
+        upsert_papers(session, [changed])
+        mark_deleted(session, [DeletedRecord(corpus[6].arxiv_id, "test")])
+    summary = indexer.run()
+    assert (summary.indexed, summary.removed, summary.embedded) == (1, 1, 1)
+    fresh(service)
+    assert ids(service, "zymurgical sourdough", mode="lexical") == [changed.arxiv_id]
+    assert corpus[6].arxiv_id not in ids(service, corpus[6].title, k=50)
+    assert corpus[6].arxiv_id not in ids(service, corpus[6].arxiv_id, k=50)
+    store = service.store()
+    assert store.lexical.count() == len(corpus) - 1 and len(store.vectors) == len(corpus) - 1
+
+
+def test_rebuild_reuses_vectors_and_gives_the_same_results(
+    indexed: tuple[Indexer, SearchService], embedder: MemoizingEmbedder, corpus: list
+) -> None:
+    indexer, service = indexed
+    queries = [
+        "generalization in deep learning",
+        "language model reasoning",
+        corpus[3].title,
+        'author:"Author 1"',
+    ]
+    before = {q: ids(service, q, k=20) for q in queries}
+    old_build = service.store().build
+    calls = embedder.calls
+    summary = indexer.rebuild()
+    assert summary.embedded == 0 and summary.reused_vectors == len(corpus) and embedder.calls == calls
+    fresh(service)
+    assert service.store().build != old_build and not old_build.exists()
+    after = {q: ids(service, q, k=20) for q in queries}
+    assert after == before
+
+
+def test_server_sees_new_papers_without_restart(
+    indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
+) -> None:
+    indexer, service = indexed
+    assert ids(service, "quokka", mode="lexical") == []
+    newcomer = replace(
+        corpus[0], arxiv_id="2402.00001", title="Quokka behaviour under reinforcement learning"
+    )
+    with sessions() as session, session.begin():
+        upsert_papers(session, [newcomer])
+    indexer.run()
+    fresh(service)
+    assert ids(service, "quokka", mode="lexical") == ["2402.00001"]
+    with sessions() as session:
+        assert get_paper(session, "2402.00001") is not None
+
+
+def test_similar_papers_exclude_the_paper_itself(
+    indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
+) -> None:
+    _, service = indexed
+    with sessions() as session:
+        paper = get_paper(session, corpus[10].arxiv_id)
+        assert paper is not None
+        paper_id = paper.id
+    similar = service.similar(paper_id, k=5)
+    assert len(similar) == 5
+    assert paper_id not in {hit.paper.paper_id for hit in similar}
+    scores = [hit.score for hit in similar]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_background_indexer_of_serve_indexes_new_papers(
+    indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
+) -> None:
+    from paperboy.search.scheduler import BackgroundIndexer
+
+    indexer, service = indexed
+    newcomer = replace(corpus[1], arxiv_id="2403.00001", title="Axolotl regeneration as a benchmark")
+    with sessions() as session, session.begin():
+        upsert_papers(session, [newcomer])
+    background = BackgroundIndexer(indexer, interval=0.1)
+    background.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and ids(fresh(service), "axolotl", mode="lexical") != [
+            "2403.00001"
+        ]:
+            time.sleep(0.1)
+    finally:
+        background.stop()
+    assert ids(fresh(service), "axolotl", mode="lexical") == ["2403.00001"]
+    with sessions() as session:
+        assert pending_count(session) == 0
