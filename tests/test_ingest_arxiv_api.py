@@ -7,29 +7,28 @@ the client's pacing and uses one SQLite database.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
-from typer.testing import CliRunner, Result
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from http_fixture_server import FixtureServer, params_sequence
+from ingest_support import Invoke, all_papers, cli_ingest, dump_tables, summary_of
 from paperboy.cli import app
 from paperboy.config import Settings
-from paperboy.db.models import IngestState, Paper, PaperVersion
+from paperboy.db.models import IngestState
 from paperboy.ingest.http import PoliteClient
 from paperboy.ingest.records import IngestError
 from paperboy.ingest.runner import run_ingest
 from paperboy.ingest.sources.arxiv_api import ArxivApiSource
 
-Invoke = Callable[..., Result]
 ATOM_DIR = "arxiv_atom"
 
 
@@ -42,35 +41,7 @@ def server(shared_data: Path) -> Iterator[FixtureServer]:
 @pytest.fixture
 def ingest_api(cli: CliRunner, server: FixtureServer) -> Invoke:
     """Run `paperboy ingest arxiv-api --url <server> --delay 0 --json ARGS` (after `paperboy init`)."""
-    init = cli.invoke(app, ["init"])
-    assert init.exit_code == 0, init.output
-
-    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-        command = ["ingest", "arxiv-api", "--url", server.api_url, "--delay", "0", "--json", *args]
-        return cli.invoke(app, command, env=env)
-
-    return invoke
-
-
-def summary_of(result: Result) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def all_papers(sessions: sessionmaker[Session]) -> dict[str, Paper]:
-    with sessions() as session:
-        query = select(Paper).options(selectinload(Paper.versions))
-        return {paper.arxiv_id: paper for paper in session.scalars(query)}
-
-
-def dump_tables(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Every column of every row of papers and paper_versions."""
-    papers, versions = Paper.__table__, PaperVersion.__table__
-    with engine.connect() as connection:
-        return (
-            [tuple(row) for row in connection.execute(select(papers).order_by(papers.c.id))],
-            [tuple(row) for row in connection.execute(select(versions).order_by(versions.c.id))],
-        )
+    return cli_ingest(cli, "arxiv-api", server.api_url)
 
 
 def saved_states(sessions: sessionmaker[Session]) -> list[dict[str, Any]]:

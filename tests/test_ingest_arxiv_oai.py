@@ -8,20 +8,19 @@ Every test runs against SQLite and PostgreSQL.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, selectinload, sessionmaker
-from typer.testing import CliRunner, Result
+from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from http_fixture_server import (
     FixtureServer,
@@ -33,10 +32,10 @@ from http_fixture_server import (
     edited_oai_namespace_record,
     response_date_of,
 )
+from ingest_support import Invoke, all_papers, cli_ingest, dump_tables, summary_of
 from paperboy.cli import app
-from paperboy.db.models import IngestState, Paper, PaperVersion
+from paperboy.db.models import IngestState, Paper
 
-Invoke = Callable[..., Result]
 HEP_TH_RESPONSE_DATE = "2017-12-14T12:56:31Z"  # <responseDate> of the recorded arxiv-physics-hep-th.xml
 
 
@@ -70,25 +69,7 @@ def abs_records(shared_data: Path) -> list[dict[str, Any]]:
 @pytest.fixture
 def ingest_oai(cli: CliRunner, server: FixtureServer) -> Invoke:
     """Run `paperboy ingest arxiv-oai --url <server> --delay 0 --json ARGS` (after `paperboy init`)."""
-    init = cli.invoke(app, ["init"])
-    assert init.exit_code == 0, init.output
-
-    def invoke(*args: str, env: dict[str, str] | None = None) -> Result:
-        command = ["ingest", "arxiv-oai", "--url", server.oai_url, "--delay", "0", "--json", *args]
-        return cli.invoke(app, command, env=env)
-
-    return invoke
-
-
-def summary_of(result: Result) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(result.stdout)
-    return data
-
-
-def all_papers(sessions: sessionmaker[Session]) -> dict[str, Paper]:
-    with sessions() as session:
-        query = select(Paper).options(selectinload(Paper.versions))
-        return {paper.arxiv_id: paper for paper in session.scalars(query)}
+    return cli_ingest(cli, "arxiv-oai", server.oai_url)
 
 
 def paper_count(engine: Engine) -> int:
@@ -100,16 +81,6 @@ def paper_count_by_id(sessions: sessionmaker[Session]) -> dict[str, int]:
     with sessions() as session:
         rows = session.execute(select(Paper.arxiv_id, func.count()).group_by(Paper.arxiv_id))
         return {arxiv_id: count for arxiv_id, count in rows}
-
-
-def dump_tables(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    """Every column of every row of papers and paper_versions."""
-    papers, versions = Paper.__table__, PaperVersion.__table__
-    with engine.connect() as connection:
-        return (
-            [tuple(row) for row in connection.execute(select(papers).order_by(papers.c.id))],
-            [tuple(row) for row in connection.execute(select(versions).order_by(versions.c.id))],
-        )
 
 
 def saved_state(sessions: sessionmaker[Session]) -> dict[str, Any] | None:

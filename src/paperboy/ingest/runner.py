@@ -18,6 +18,7 @@ from paperboy.db.repositories.daily import upsert_daily
 from paperboy.db.repositories.ingest_state import clear_state, get_state, set_state
 from paperboy.db.repositories.papers import UpsertCounts, mark_deleted, upsert_papers
 from paperboy.ingest.records import Batch, Rejection
+from paperboy.progress import Progress, SilentProgress
 
 
 class Source(Protocol):
@@ -52,36 +53,16 @@ class Source(Protocol):
         ...
 
 
-class ProgressReporter(Protocol):
-    """Where the runner reports progress; the CLI draws a bar, tests collect nothing."""
-
-    def start(self, description: str, total: int | None, unit: str) -> None: ...
-
-    def advance(self, progress: int, records: int) -> None: ...
-
-    def total_known(self, total: int) -> None: ...
+class ProgressReporter(Progress, Protocol):
+    """Progress plus the records an ingest rejects (the CLI lists them as they come)."""
 
     def rejected(self, rejection: Rejection) -> None: ...
 
-    def finish(self) -> None: ...
 
-
-class SilentProgress:
+class SilentIngestProgress(SilentProgress):
     """A reporter that keeps quiet."""
 
-    def start(self, description: str, total: int | None, unit: str) -> None:
-        pass
-
-    def advance(self, progress: int, records: int) -> None:
-        pass
-
-    def total_known(self, total: int) -> None:
-        pass
-
     def rejected(self, rejection: Rejection) -> None:
-        pass
-
-    def finish(self) -> None:
         pass
 
 
@@ -159,7 +140,7 @@ def run_ingest(
     force: bool = False,
 ) -> IngestSummary:
     """Ingest everything `source` yields, batch by batch, resuming from its checkpoint."""
-    reporter = progress or SilentProgress()
+    reporter = progress or SilentIngestProgress()
     summary = IngestSummary(source=source.label)
     started = time.monotonic()
     with factory() as session:

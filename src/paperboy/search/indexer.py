@@ -14,7 +14,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -28,6 +27,7 @@ from paperboy.db.repositories.search_docs import (
     paper_contents,
     paper_ids_after,
 )
+from paperboy.progress import Progress, SilentProgress
 from paperboy.search.embedder import Embedder, document_text
 from paperboy.search.lexical import IndexDocument
 from paperboy.search.store import SearchStore, current_build, indexer_lock, new_build_dir, publish_build
@@ -36,27 +36,6 @@ BATCH = 256
 FLUSH_EVERY = 20_000
 FLUSH_SECONDS = 60.0
 """Commit at least this often, so a long first run shows results while it goes."""
-
-
-class IndexProgress(Protocol):
-    """Where the indexer reports progress (the CLI draws a bar)."""
-
-    def start(self, description: str, total: int | None, unit: str) -> None: ...
-
-    def advance(self, progress: int, records: int) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-class _Silent:
-    def start(self, description: str, total: int | None, unit: str) -> None:
-        pass
-
-    def advance(self, progress: int, records: int) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
 
 
 @dataclass
@@ -158,9 +137,9 @@ class Indexer:
         summary.indexed += len(live)
         summary.removed += len(gone)
 
-    def run(self, progress: IndexProgress | None = None) -> IndexSummary:
+    def run(self, progress: Progress | None = None) -> IndexSummary:
         """Index what the queue says changed; resumable after a kill at any point."""
-        reporter = progress or _Silent()
+        reporter = progress or SilentProgress()
         summary = IndexSummary()
         started = time.monotonic()
         with indexer_lock(self.home):
@@ -205,9 +184,9 @@ class Indexer:
             with self.sessions() as session, session.begin():
                 acknowledge(session, taken)
 
-    def rebuild(self, progress: IndexProgress | None = None) -> IndexSummary:
+    def rebuild(self, progress: Progress | None = None) -> IndexSummary:
         """Recreate both indexes from the database (stored vectors reused) and swap them in atomically."""
-        reporter = progress or _Silent()
+        reporter = progress or SilentProgress()
         summary = IndexSummary(rebuilt=True)
         started = time.monotonic()
         with indexer_lock(self.home):
