@@ -144,11 +144,11 @@ class SearchService:
         if bm25 is None:
             ordered = sorted(dense.items(), key=lambda item: -item[1])[:depth]
             return [(pid, FusedScore(None, score, score)) for pid, score in ordered]
-        dense_bm25 = store.lexical.score(parsed, list(dense), filters)
+        dense_bm25 = self._pool.submit(store.lexical.score, parsed, list(dense), filters)
         lexical = dict(bm25.result())
-        lexical.update((pid, score) for pid, score in dense_bm25.items() if pid not in lexical)
         lexical_only = [pid for pid in lexical if pid not in dense]
         dense.update(store.vectors.similarity(query_vector, lexical_only))
+        lexical.update((pid, score) for pid, score in dense_bm25.result().items() if pid not in lexical)
         fused = fuse(lexical, dense, self.params)
         return sorted(fused.items(), key=lambda item: (-item[1].fused, item[0]))
 
