@@ -131,7 +131,10 @@ def _apply(paper: Paper, record: PaperRecord, overwrite: bool) -> set[str]:
         if current != value:
             setattr(paper, field, value)
             changed.add(field)
-    known_versions = [v for v in (record.version, paper.version, *(v.version for v in record.versions)) if v]
+    # A record that does not state its version (OAI `arXiv` format: only the v1 date) adds history rows,
+    # but its history says nothing about the latest version.
+    history = (v.version for v in record.versions) if record.version is not None else ()
+    known_versions = [v for v in (record.version, paper.version, *history) if v]
     newest = max(known_versions, default=None)
     if newest != paper.version:
         paper.version = newest
