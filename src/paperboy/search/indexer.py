@@ -29,7 +29,6 @@ from paperboy.db.repositories.search_docs import (
 )
 from paperboy.progress import Progress, SilentProgress
 from paperboy.search.embedder import Embedder, document_text
-from paperboy.search.lexical import IndexDocument
 from paperboy.search.store import SearchStore, current_build, indexer_lock, new_build_dir, publish_build
 
 BATCH = 256
@@ -65,17 +64,6 @@ class IndexSummary:
 def content_hash(signature: str, text: str) -> str:
     """Identifies the text and embedder settings a vector came from, so unchanged papers are never re-embedded."""
     return hashlib.sha256(f"{signature}\n{text}".encode()).hexdigest()
-
-
-def _index_document(paper: PaperContent) -> IndexDocument:
-    return IndexDocument(
-        paper_id=paper.paper_id,
-        title=paper.title,
-        abstract=paper.abstract,
-        authors=paper.authors,
-        categories=paper.categories,
-        published=paper.published_at.date() if paper.published_at else None,
-    )
 
 
 class Indexer:
@@ -128,7 +116,7 @@ class Indexer:
         live = [papers[pid] for pid in paper_ids if pid in papers and not papers[pid].withdrawn]
         gone = [pid for pid in paper_ids if pid not in papers or papers[pid].withdrawn]
         vectors = self._vectors_for(live, summary)
-        store.lexical.upsert((_index_document(p) for p in live), fresh=fresh)
+        store.lexical.upsert(live, fresh=fresh)
         keys = [p.paper_id for p in live]
         if keys:
             store.vectors.upsert(keys, np.vstack([vectors[k] for k in keys]), fresh=fresh)

@@ -14,23 +14,12 @@ from typing import Any
 
 import tantivy
 
+from paperboy.db.repositories.search_docs import PaperContent
 from paperboy.search.query import ParsedQuery, title_key
 
 EPOCH = date(1970, 1, 1)
 WRITER_HEAP = 128_000_000
 MAX_TERM_DF = 0.3
-
-
-@dataclass(frozen=True)
-class IndexDocument:
-    """What the indexes need of a paper."""
-
-    paper_id: int
-    title: str
-    abstract: str
-    authors: tuple[str, ...]
-    categories: tuple[str, ...]
-    published: date | None
 
 
 @dataclass(frozen=True)
@@ -90,7 +79,7 @@ class LexicalIndex:
             self._writer = self.index.writer(heap_size=WRITER_HEAP, num_threads=1)
         return self._writer
 
-    def upsert(self, documents: Iterable[IndexDocument], fresh: bool = False) -> None:
+    def upsert(self, documents: Iterable[PaperContent], fresh: bool = False) -> None:
         """Replace each paper's document (delete by paper id, then add; `fresh` indexes skip the delete)."""
         writer = self._get_writer()
         for doc in documents:
@@ -104,8 +93,8 @@ class LexicalIndex:
             for category in doc.categories:
                 document.add_text("categories", category.lower())
             document.add_text("title_key", title_key(doc.title))
-            if doc.published is not None:
-                document.add_integer("published", day_number(doc.published))
+            if doc.published_at is not None:
+                document.add_integer("published", day_number(doc.published_at.date()))
             writer.add_document(document)
 
     def _id_query(self, paper_id: int) -> Any:
