@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_HOME = Path("data")
@@ -97,6 +97,32 @@ class Settings(BaseSettings):
     )
     search_candidates: int = Field(
         100, ge=10, le=5000, description="Candidates taken from each of BM25 and the vector index per query."
+    )
+
+    secret_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Key that signs CSRF tokens and email links. Empty: a random key is created once in "
+            "<home>/secret_key (keep it: changing it invalidates links already sent)."
+        ),
+    )
+    base_url: str = Field(
+        "",
+        description="Public address of the site (e.g. https://papers.example.org) for links in feeds and emails; "
+        "empty: the address of the request.",
+    )
+    session_days: int = Field(30, ge=1, le=365, description="Days a sign-in lasts.")
+    rate_limit_auth: int = Field(
+        10, ge=1, description="Sign-in and sign-up attempts allowed per client address per minute."
+    )
+    rate_limit_write: int = Field(
+        60, ge=1, description="Writes (votes, comments, submissions) allowed per client address per minute."
+    )
+    trending_days: int = Field(
+        7, ge=1, le=90, description="Days of daily entries (before the newest one) that can trend."
+    )
+    trending_gravity: float = Field(
+        1.5, gt=0, le=5, description="Exponent of the trending time decay: upvotes / (hours + 2) ^ gravity."
     )
 
     @field_validator("database_url")

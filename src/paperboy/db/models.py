@@ -110,6 +110,17 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
 
 
+class UserSession(Base):
+    """A signed-in browser: the cookie holds a random token, the database only its SHA-256."""
+
+    __tablename__ = "user_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class DailyEntry(Base):
     """A paper submitted to the daily list of one date (by a local user or an imported submitter)."""
 
@@ -125,6 +136,8 @@ class DailyEntry(Base):
     num_comments_imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     source: Mapped[str] = mapped_column(String(32))
     hidden: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    extra: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """Source fields Paperboy does not model (Hugging Face media URLs, thumbnail, submitter profile), kept as given."""
 
     paper: Mapped[Paper] = relationship()
 

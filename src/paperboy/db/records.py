@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ class DailyRecord:
     submitter_name: str | None = None
     submitter_fullname: str | None = None
     num_comments: int = 0
+    extra: dict[str, Any] | None = field(default=None, compare=False)
+    """Source fields Paperboy does not model, kept verbatim (see DailyEntry.extra)."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,18 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", " ").replace('"', " ") + '"'
 
 
+def english_analyzer() -> Any:
+    """The same analysis as tantivy's built-in "en_stem" tokenizer, for building term queries ourselves
+    (and for highlighting the words a query matched)."""
+    return (
+        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+        .filter(tantivy.Filter.remove_long(40))
+        .filter(tantivy.Filter.lowercase())
+        .filter(tantivy.Filter.stemmer("english"))
+        .build()
+    )
+
+
 class LexicalIndex:
     """A tantivy index in a directory; readers see a writer's commits after `reload()`."""
 
@@ -63,14 +75,7 @@ class LexicalIndex:
         self.path = path
         self.schema = _schema()
         self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
-        # The same analysis as tantivy's built-in "en_stem" tokenizer, for building term queries ourselves.
-        self.analyzer = (
-            tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-            .filter(tantivy.Filter.remove_long(40))
-            .filter(tantivy.Filter.lowercase())
-            .filter(tantivy.Filter.stemmer("english"))
-            .build()
-        )
+        self.analyzer = english_analyzer()
         self._writer: Any = None
 
     # --- writing -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
@@ -44,17 +45,20 @@ def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCoun
                     num_comments_imported=record.num_comments,
                     source=record.source,
                     hidden=False,
+                    extra=record.extra,
                 )
             )
             session.flush()
             counts.new += 1
             continue
-        wanted = {
+        wanted: dict[str, Any] = {
             "submitter_name": record.submitter_name,
             "submitter_fullname": record.submitter_fullname,
             "submitted_at": record.submitted_at,
             "num_comments_imported": record.num_comments,
         }
+        if record.extra is not None:
+            wanted["extra"] = record.extra
         changed = {name: value for name, value in wanted.items() if getattr(entry, name) != value}
         for name, value in changed.items():
             setattr(entry, name, value)

@@ -35,6 +35,17 @@ def _int_field(data: dict[str, Any], key: str, where: str) -> int:
     return value
 
 
+# Fields of an entry that the API serves back as given: Paperboy has no model of its own for them.
+_EXTRA_ENTRY_FIELDS = ("mediaUrls", "thumbnail", "submittedBy")
+_EXTRA_PAPER_FIELDS = ("discussionId", "authors")
+
+
+def _extra_fields(entry: dict[str, Any], paper: dict[str, Any]) -> dict[str, Any]:
+    extra = {key: entry[key] for key in _EXTRA_ENTRY_FIELDS if key in entry}
+    extra["paper"] = {key: paper[key] for key in _EXTRA_PAPER_FIELDS if key in paper}
+    return extra
+
+
 def parse_entry(entry: object) -> tuple[PaperRecord, DailyRecord]:
     """One daily-papers entry → (paper, daily entry); RecordError names the bad field."""
     if not isinstance(entry, dict):
@@ -77,6 +88,7 @@ def parse_entry(entry: object) -> tuple[PaperRecord, DailyRecord]:
             clean_text(submitter.get("fullname"), "submittedBy.fullname"), 200, "submittedBy.fullname"
         ),
         num_comments=_int_field(entry, "numComments", ""),
+        extra=_extra_fields(entry, paper),
     )
     return record, daily
 

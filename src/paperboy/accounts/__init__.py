@@ -1,0 +1,1 @@
+"""User accounts: passwords, sign-in sessions and personal API tokens."""

@@ -1,0 +1,125 @@
+"""Creating users, checking credentials, changing passwords and personal API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from paperboy.accounts.passwords import hash_password, needs_rehash, password_problem, verify_password
+from paperboy.addresses import AddressError, normalize_email
+from paperboy.clock import utcnow
+from paperboy.db.models import User
+
+USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{1,38}$")
+API_TOKEN_PREFIX = "pb_"
+# Verifying against this hash when the user does not exist takes as long as a real check, so response
+# times do not reveal which addresses have accounts.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+@dataclass
+class AccountError(ValueError):
+    """A sign-up or account change is refused; `field` names the form field at fault."""
+
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _check_username(username: str) -> str:
+    name = username.strip()
+    if not USERNAME.match(name):
+        raise AccountError(
+            "username",
+            "a username has 2 to 39 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def create_user(
+    session: Session, email: str, username: str, password: str, display_name: str | None = None
+) -> User:
+    """A new user with an argon2 password hash; AccountError when a field is invalid or taken."""
+    try:
+        address = normalize_email(email)
+    except AddressError as exc:
+        raise AccountError("email", str(exc)) from None
+    name = _check_username(username)
+    problem = password_problem(password)
+    if problem:
+        raise AccountError("password", problem)
+    if session.scalar(select(User.id).where(func.lower(User.email) == address.lower())) is not None:
+        raise AccountError("email", "an account with this email address already exists")
+    if session.scalar(select(User.id).where(func.lower(User.username) == name.lower())) is not None:
+        raise AccountError("username", "this username is taken")
+    display = (display_name or "").strip()[:200] or None
+    user = User(
+        email=address,
+        username=name,
+        display_name=display,
+        password_hash=hash_password(password),
+        is_admin=False,
+        created_at=utcnow(),
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, login: str, password: str) -> User | None:
+    """The user whose email or username and password match, else None (in constant-ish time)."""
+    text = login.strip()
+    column = User.email if "@" in text else User.username
+    user = session.scalar(select(User).where(func.lower(column) == text.lower()))
+    if user is None or user.password_hash is None:
+        verify_password(_DUMMY_HASH, password)
+        return None
+    if not verify_password(user.password_hash, password):
+        return None
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def change_password(session: Session, user: User, current: str, new: str) -> None:
+    if user.password_hash is None or not verify_password(user.password_hash, current):
+        raise AccountError("current_password", "the current password is not correct")
+    problem = password_problem(new)
+    if problem:
+        raise AccountError("new_password", problem)
+    user.password_hash = hash_password(new)
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_api_token(user: User) -> str:
+    """A new personal API token (shown once); the previous one stops working."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    user.api_token_hash = _token_hash(token)
+    return token
+
+
+def user_for_api_token(session: Session, token: str) -> User | None:
+    if not token.startswith(API_TOKEN_PREFIX) or len(token) > 200:
+        return None
+    return session.scalar(select(User).where(User.api_token_hash == _token_hash(token)))
+
+
+def make_admin(session: Session, login: str) -> User:
+    """Give the user admin rights (from the CLI); AccountError when no such user."""
+    text = login.strip()
+    column = User.email if "@" in text else User.username
+    user = session.scalar(select(User).where(func.lower(column) == text.lower()))
+    if user is None:
+        raise AccountError("user", f"no user {text!r}")
+    user.is_admin = True
+    return user

@@ -1,0 +1,1 @@
+"""What users do on the site: upvotes, comments and paper submissions."""

@@ -1,0 +1,132 @@
+"""Daily lists: entries of a day, week or month (or all of them), sorted by upvotes, date or trend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session, joinedload
+
+from paperboy.community.comments import comment_counts
+from paperboy.db.models import DailyEntry, Paper
+from paperboy.db.repositories.papers import upvote_counts
+from paperboy.feed.periods import Period
+from paperboy.feed.trending import trending_score
+
+Sort = Literal["upvotes", "publishedAt", "trending"]
+SORTS: tuple[Sort, ...] = ("upvotes", "publishedAt", "trending")
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """A daily entry as lists show it: the paper, its total upvotes and comments, its trending score."""
+
+    entry: DailyEntry
+    paper: Paper
+    upvotes: int
+    comments: int
+    score: float = 0.0
+
+
+def _visible_entries() -> Select[DailyEntry]:
+    return (
+        select(DailyEntry)
+        .join(Paper, Paper.id == DailyEntry.paper_id)
+        .where(DailyEntry.hidden.is_(False), Paper.withdrawn.is_(False))
+        .options(joinedload(DailyEntry.paper))
+    )
+
+
+def _items(session: Session, entries: list[DailyEntry]) -> list[FeedItem]:
+    paper_ids = [e.paper_id for e in entries]
+    votes = upvote_counts(session, paper_ids)
+    comments = comment_counts(session, paper_ids)
+    return [
+        FeedItem(
+            e,
+            e.paper,
+            e.paper.upvotes_imported + votes.get(e.paper_id, 0),
+            e.num_comments_imported + comments.get(e.paper_id, 0),
+        )
+        for e in entries
+    ]
+
+
+def _sort(items: list[FeedItem], sort: Sort, gravity: float) -> list[FeedItem]:
+    """Stable multi-key sorts: ties fall back to the newest submission, then the arXiv id."""
+    items.sort(key=lambda item: item.paper.arxiv_id)
+    items.sort(key=lambda item: item.entry.submitted_at, reverse=True)
+    if sort == "upvotes":
+        items.sort(key=lambda item: item.upvotes, reverse=True)
+    elif sort == "trending" and items:
+        reference = max(item.entry.submitted_at for item in items)
+        items = [
+            FeedItem(
+                i.entry,
+                i.paper,
+                i.upvotes,
+                i.comments,
+                trending_score(i.upvotes, i.entry.submitted_at, reference, gravity),
+            )
+            for i in items
+        ]
+        items.sort(key=lambda item: item.score, reverse=True)
+    return items
+
+
+def period_items(
+    session: Session,
+    period: Period,
+    sort: Sort = "upvotes",
+    submitter: str | None = None,
+    gravity: float = 1.5,
+) -> list[FeedItem]:
+    """Visible entries of the period, sorted; one entry per paper (its first submission in the period)."""
+    query = _visible_entries().where(DailyEntry.date >= period.start, DailyEntry.date <= period.end)
+    if submitter:
+        query = query.where(func.lower(DailyEntry.submitter_name) == submitter.lower())
+    entries = list(session.scalars(query.order_by(DailyEntry.date, DailyEntry.id)))
+    first: dict[int, DailyEntry] = {}
+    for entry in entries:
+        first.setdefault(entry.paper_id, entry)
+    return _sort(_items(session, list(first.values())), sort, gravity)
+
+
+def recent_items(session: Session, offset: int, limit: int, submitter: str | None = None) -> list[FeedItem]:
+    """All visible entries, newest submission first, one page of them (for the API without a period)."""
+    query = _visible_entries()
+    if submitter:
+        query = query.where(func.lower(DailyEntry.submitter_name) == submitter.lower())
+    query = query.order_by(DailyEntry.submitted_at.desc(), DailyEntry.id.desc()).offset(offset).limit(limit)
+    return _items(session, list(session.scalars(query)))
+
+
+def trending_items(
+    session: Session, days: int, gravity: float, limit: int | None = None, submitter: str | None = None
+) -> list[FeedItem]:
+    """The best-scoring papers of the `days` days up to the newest daily entry."""
+    newest = latest_date(session)
+    if newest is None:
+        return []
+    period = Period("day", newest - timedelta(days=days - 1), newest)
+    return period_items(session, period, "trending", submitter, gravity)[:limit]
+
+
+def latest_date(session: Session) -> date | None:
+    """The newest date with a visible entry."""
+    query = (
+        select(func.max(DailyEntry.date))
+        .join(Paper, Paper.id == DailyEntry.paper_id)
+        .where(DailyEntry.hidden.is_(False), Paper.withdrawn.is_(False))
+    )
+    return session.scalar(query)
+
+
+def neighbour_dates(session: Session, period: Period) -> tuple[date | None, date | None]:
+    """The nearest dates with entries before and after the period (to skip empty days when browsing)."""
+    visible = (DailyEntry.hidden.is_(False),)
+    before = session.scalar(select(func.max(DailyEntry.date)).where(DailyEntry.date < period.start, *visible))
+    after = session.scalar(select(func.min(DailyEntry.date)).where(DailyEntry.date > period.end, *visible))
+    return before, after

@@ -1,0 +1,23 @@
+"""The trending score: upvotes with a time decay, as Hacker News ranks its front page.
+
+    score = upvotes / (hours since submission + 2) ^ gravity
+
+Hours are counted up to the newest submission in the window, so a site whose last submission is a day old
+ranks as it did that day instead of flattening every score towards zero.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+OFFSET_HOURS = 2.0
+FORMULA = "score = upvotes ÷ (hours since submission + 2) ^ {gravity:g}"
+
+
+def trending_score(upvotes: int, submitted_at: datetime, reference: datetime, gravity: float) -> float:
+    hours = max((reference - submitted_at).total_seconds() / 3600.0, 0.0)
+    return float(upvotes / (hours + OFFSET_HOURS) ** gravity)
+
+
+def formula_text(gravity: float) -> str:
+    return FORMULA.format(gravity=gravity)

@@ -1,0 +1,196 @@
+"""What every route needs: the app's shared parts, the signed-in viewer, CSRF and rate-limit checks,
+and `render` for pages. Routes stay thin: they parse, call a service and render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy.orm import Session, sessionmaker
+
+from paperboy.accounts.sessions import user_for_session
+from paperboy.community.submissions import Fetcher
+from paperboy.config import Settings
+from paperboy.db.models import User
+from paperboy.search.service import SearchService
+from paperboy.web.security import (
+    CSRF_COOKIE,
+    CSRF_FIELD,
+    CSRF_HEADER,
+    RateLimiter,
+    client_address,
+    csrf_token,
+    csrf_valid,
+)
+
+SESSION_COOKIE = "pb_session"
+# Messages a redirect may ask the next page to show (by key, so no text can be injected through the URL).
+NOTICES = {
+    "signed-in": "Welcome back — you are signed in.",
+    "signed-up": "Welcome to Paperboy! Your account is ready.",
+    "signed-out": "You are signed out.",
+    "password-changed": "Your password is changed; other sign-ins were ended.",
+    "submitted": "Thanks! The paper is on today's list.",
+    "already-submitted": "That paper is already on today's list.",
+    "comment-saved": "Your comment is saved.",
+    "comment-deleted": "Your comment is deleted.",
+    "token-created": "A new API token was created. Copy it now: it is shown only once.",
+    "entry-removed": "The entry was removed from the daily list.",
+    "subscribed": "Almost there: check your inbox and confirm your subscription.",
+}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The signed-in user as pages see them (a plain value, safe to use outside a DB session)."""
+
+    id: int
+    username: str
+    display_name: str | None
+    email: str
+    is_admin: bool
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+    @classmethod
+    def of(cls, user: User) -> Viewer:
+        return cls(user.id, user.username, user.display_name, user.email, user.is_admin)
+
+
+@dataclass
+class WebContext:
+    """The app's shared parts, built once by the app factory."""
+
+    settings: Settings
+    sessions: sessionmaker[Session]
+    key: bytes
+    templates: Jinja2Templates
+    search: Callable[[], SearchService]
+    fetch_paper: Fetcher
+    limiters: dict[str, RateLimiter]
+
+
+class LoginRequired(Exception):
+    """The page needs a signed-in user; the app redirects to the sign-in page."""
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many requests; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class CsrfFailed(Exception):
+    """A state-changing request without a valid CSRF token."""
+
+
+class ApiError(Exception):
+    """An API request is refused: status, message and the parameter at fault."""
+
+    def __init__(self, status: int, message: str, parameter: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.parameter = parameter
+
+
+def base_url(request: Request) -> str:
+    configured = web(request).settings.base_url
+    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+
+
+def web(request: Request) -> WebContext:
+    context: WebContext = request.app.state.web
+    return context
+
+
+def current_viewer(request: Request) -> Viewer | None:
+    """The signed-in user of this request (looked up once per request)."""
+    if hasattr(request.state, "viewer"):
+        found: Viewer | None = request.state.viewer
+        return found
+    viewer = None
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with web(request).sessions() as session:
+            user = user_for_session(session, token)
+            viewer = Viewer.of(user) if user else None
+    request.state.viewer = viewer
+    return viewer
+
+
+def require_viewer(request: Request) -> Viewer:
+    viewer = current_viewer(request)
+    if viewer is None:
+        raise LoginRequired()
+    return viewer
+
+
+async def check_csrf(request: Request) -> None:
+    """Dependency of every state-changing form route (token from the form field or the X-CSRF-Token header)."""
+    submitted = request.headers.get(CSRF_HEADER)
+    if submitted is None:
+        form = await request.form()
+        value = form.get(CSRF_FIELD)
+        submitted = value if isinstance(value, str) else None
+    if not csrf_valid(request, web(request).key, submitted):
+        raise CsrfFailed()
+
+
+def rate_limit(bucket: Literal["auth", "write"]) -> Callable[[Request], Coroutine[Any, Any, None]]:
+    """A dependency that counts this request against the client's `bucket` allowance."""
+
+    async def check(request: Request) -> None:
+        wait = web(request).limiters[bucket].hit(client_address(request))
+        if wait is not None:
+            raise RateLimited(wait)
+
+    return check
+
+
+def login_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return f"/login?next={quote(target, safe='')}"
+
+
+def safe_next(target: str | None) -> str:
+    """A local path to return to after signing in (never another site)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    """A page with the viewer, CSRF token and notice every layout needs."""
+    shared = web(request)
+    notice = NOTICES.get(request.query_params.get("notice", ""))
+    values = {
+        "viewer": current_viewer(request),
+        "csrf_token": csrf_token(request, shared.key),
+        "csrf_field": CSRF_FIELD,
+        "notice": notice,
+        "settings": shared.settings,
+        **context,
+    }
+    response = shared.templates.TemplateResponse(request, template, values, status_code=status_code)
+    set_csrf_cookie(request, response)
+    return response
+
+
+def set_csrf_cookie(request: Request, response: Any) -> None:
+    seed = getattr(request.state, "new_csrf_seed", None)
+    if seed:
+        response.set_cookie(
+            CSRF_COOKIE,
+            seed,
+            httponly=True,
+            samesite="lax",
+            secure=request.url.scheme == "https",
+            max_age=60 * 60 * 24 * 365,
+        )

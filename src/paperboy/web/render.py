@@ -1,0 +1,220 @@
+"""Turning paper and user text into safe HTML: LaTeX math as MathML, query-term highlights, links.
+
+Everything that is not produced here by a whitelist is escaped: MathML from latex2mathml is parsed and
+rebuilt from allowed elements and attributes only (it would otherwise pass `\\text{<script>}` through).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from defusedxml.ElementTree import fromstring
+from latex2mathml.converter import convert
+from markupsafe import Markup, escape
+
+from paperboy.search.lexical import english_analyzer
+from paperboy.search.query import QueryError, parse_query
+
+MAX_MATH_LENGTH = 400
+# $$display$$, $inline$ (pandoc's rule: no space inside the dollars, no digit right after), \(…\), \[…\]
+_MATH = re.compile(
+    r"\$\$([^$]+?)\$\$|(?<![\\$])\$(?!\s)([^$]+?)(?<![\\\s])\$(?!\d)|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S
+)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+_URL = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]", re.I)
+_CODE_HOSTS = re.compile(
+    r"\bhttps?://(?:www\.)?(?:github\.com|gitlab\.com|huggingface\.co|bitbucket\.org)/[^\s<>\"')\]]+", re.I
+)
+_MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
+_MATHML_TAGS = frozenset(
+    [
+        "math",
+        "mrow",
+        "mi",
+        "mn",
+        "mo",
+        "ms",
+        "mtext",
+        "mspace",
+        "msub",
+        "msup",
+        "msubsup",
+        "mfrac",
+        "msqrt",
+        "mroot",
+        "mover",
+        "munder",
+        "munderover",
+        "mtable",
+        "mtr",
+        "mtd",
+        "mstyle",
+        "mpadded",
+        "mphantom",
+        "menclose",
+        "merror",
+        "mfenced",
+        "semantics",
+        "annotation",
+        "mmultiscripts",
+        "mprescripts",
+        "none",
+    ]
+)
+_MATHML_ATTRIBUTES = frozenset(
+    [
+        "display",
+        "mathvariant",
+        "stretchy",
+        "fence",
+        "separator",
+        "accent",
+        "accentunder",
+        "lspace",
+        "rspace",
+        "width",
+        "height",
+        "depth",
+        "linethickness",
+        "columnalign",
+        "rowspacing",
+        "columnspacing",
+        "displaystyle",
+        "scriptlevel",
+        "minsize",
+        "maxsize",
+        "movablelimits",
+        "form",
+        "notation",
+        "open",
+        "close",
+        "separators",
+        "largeop",
+        "symmetric",
+    ]
+)
+_analyzer: Any = None
+
+
+def _clean_mathml(element: Element) -> str:
+    tag = element.tag.removeprefix(_MATHML_NS)
+    if tag not in _MATHML_TAGS:
+        raise ValueError(f"element {tag!r} is not allowed in math")
+    attributes = "".join(
+        f' {name}="{escape(value)}"' for name, value in element.attrib.items() if name in _MATHML_ATTRIBUTES
+    )
+    inner = str(escape(element.text or "")) + "".join(
+        _clean_mathml(child) + str(escape(child.tail or "")) for child in element
+    )
+    return f"<{tag}{attributes}>{inner}</{tag}>"
+
+
+@lru_cache(maxsize=4096)
+def latex_to_mathml(tex: str, display: bool = False) -> Markup | None:
+    """Safe MathML for a TeX fragment, or None when it cannot be converted (the caller shows the TeX)."""
+    if len(tex) > MAX_MATH_LENGTH:
+        return None
+    try:
+        raw = convert(tex, display="block" if display else "inline")
+        element = fromstring(raw)
+        cleaned = _clean_mathml(element)
+    except Exception:  # latex2mathml raises many error types on bad TeX; showing the source is the fallback
+        return None
+    cleaned = cleaned.replace("<math", '<math xmlns="http://www.w3.org/1998/Math/MathML"', 1)
+    return Markup(cleaned)
+
+
+def _analyzer_instance() -> Any:
+    global _analyzer
+    if _analyzer is None:
+        _analyzer = english_analyzer()
+    return _analyzer
+
+
+def query_stems(query: str) -> frozenset[str]:
+    """The stemmed terms of a search query, for highlighting the words it matched."""
+    try:
+        parsed = parse_query(query)
+    except QueryError:
+        return frozenset()
+    analyzer = _analyzer_instance()
+    return frozenset(t for text in (*parsed.words, *parsed.phrases) for t in analyzer.analyze(text))
+
+
+def _highlight(text: str, stems: frozenset[str]) -> str:
+    if not stems:
+        return str(escape(text))
+    analyzer = _analyzer_instance()
+    out: list[str] = []
+    position = 0
+    for match in _WORD.finditer(text):
+        word = match.group(0)
+        if any(token in stems for token in analyzer.analyze(word)):
+            out.append(str(escape(text[position : match.start()])))
+            out.append(f"<mark>{escape(word)}</mark>")
+            position = match.end()
+    out.append(str(escape(text[position:])))
+    return "".join(out)
+
+
+_TEX_SIGNS = re.compile(r"[\\^_{}=+<>|]")
+_PROSE_WORD = re.compile(r"\b[A-Za-z]{3,}\b")
+
+
+def _looks_like_prose(tex: str) -> bool:
+    """`$5 and $6`: dollar signs around words, not math."""
+    return not _TEX_SIGNS.search(tex) and len(_PROSE_WORD.findall(tex)) >= 2
+
+
+def rich_text(text: str | None, stems: frozenset[str] = frozenset()) -> Markup:
+    """Paper text as HTML: math rendered, query terms marked, everything else escaped."""
+    if not text:
+        return Markup("")
+    out: list[str] = []
+    position = 0
+    for match in _MATH.finditer(text):
+        tex = next(group for group in match.groups() if group is not None)
+        display = match.group(1) is not None or match.group(4) is not None
+        mathml = None if _looks_like_prose(tex) else latex_to_mathml(tex.strip(), display)
+        if mathml is None:
+            continue
+        out.append(_highlight(text[position : match.start()], stems))
+        out.append(str(mathml))
+        position = match.end()
+    out.append(_highlight(text[position:], stems))
+    return Markup("".join(out))
+
+
+def linkify(text: str | None) -> Markup:
+    """User text (comments) as HTML: escaped, web links clickable (nofollow), line breaks kept."""
+    if not text:
+        return Markup("")
+    out: list[str] = []
+    position = 0
+    for match in _URL.finditer(text):
+        url = match.group(0)
+        out.append(str(escape(text[position : match.start()])))
+        out.append(f'<a href="{escape(url)}" rel="nofollow ugc noopener noreferrer">{escape(url)}</a>')
+        position = match.end()
+    out.append(str(escape(text[position:])))
+    return Markup("".join(out).replace("\n", "<br>\n"))
+
+
+def code_links(*texts: str | None) -> list[str]:
+    """Code repository links mentioned in a paper's abstract or comments, in order, without duplicates."""
+    found: dict[str, None] = {}
+    for text in texts:
+        for match in _CODE_HOSTS.finditer(text or ""):
+            found.setdefault(match.group(0).rstrip(".,;:"), None)
+    return list(found)
+
+
+def short_text(text: str | None, limit: int = 280) -> str:
+    """The first `limit` characters, cut at a word boundary."""
+    if not text or len(text) <= limit:
+        return text or ""
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",.;:") + "…"

@@ -1,0 +1,1 @@
+"""Routers of the web app, one concern each: pages, accounts, community actions, JSON API, feeds."""

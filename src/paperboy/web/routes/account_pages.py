@@ -1,0 +1,160 @@
+"""Sign-up, sign-in, sign-out, password change and personal API tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from paperboy.accounts.sessions import end_other_sessions, end_session, start_session
+from paperboy.accounts.users import AccountError, authenticate, change_password, create_user, issue_api_token
+from paperboy.db.engine import transaction
+from paperboy.db.models import User
+from paperboy.web.context import (
+    SESSION_COOKIE,
+    Viewer,
+    check_csrf,
+    rate_limit,
+    render,
+    require_viewer,
+    safe_next,
+    web,
+)
+
+router = APIRouter(include_in_schema=False)
+_auth = [Depends(check_csrf), Depends(rate_limit("auth"))]
+_write = [Depends(check_csrf), Depends(rate_limit("write"))]
+Text = Annotated[str, Form(max_length=2000)]
+
+
+def _signed_in(request: Request, user: User, target: str, notice: str) -> RedirectResponse:
+    settings = web(request).settings
+    with transaction(web(request).sessions) as session:
+        attached = session.get(User, user.id)
+        assert attached is not None
+        token = start_session(session, attached, settings.session_days)
+    separator = "&" if "?" in target else "?"
+    response = RedirectResponse(f"{target}{separator}notice={notice}", status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_days * 86400,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/signup", response_class=HTMLResponse)
+def read_signup(
+    request: Request, next_: Annotated[str | None, Query(alias="next", max_length=500)] = None
+) -> HTMLResponse:
+    return render(
+        request,
+        "signup.html",
+        {"next": safe_next(next_), "errors": {}, "values": {}, "page_title": "Create an account"},
+    )
+
+
+@router.post("/signup", dependencies=_auth, response_model=None)
+def post_signup(
+    request: Request,
+    email: Text = "",
+    username: Text = "",
+    password: Text = "",
+    display_name: Text = "",
+    next_: Annotated[str, Form(alias="next", max_length=500)] = "/",
+) -> Response:
+    values = {"email": email, "username": username, "display_name": display_name}
+    try:
+        with transaction(web(request).sessions) as session:
+            user = create_user(session, email, username, password, display_name)
+    except AccountError as exc:
+        errors = {exc.field: exc.message}
+        context = {
+            "next": safe_next(next_),
+            "errors": errors,
+            "values": values,
+            "page_title": "Create an account",
+        }
+        return render(request, "signup.html", context, 400)
+    return _signed_in(request, user, safe_next(next_), "signed-up")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def read_login(
+    request: Request, next_: Annotated[str | None, Query(alias="next", max_length=500)] = None
+) -> HTMLResponse:
+    return render(
+        request, "login.html", {"next": safe_next(next_), "error": None, "login": "", "page_title": "Sign in"}
+    )
+
+
+@router.post("/login", dependencies=_auth, response_model=None)
+def post_login(
+    request: Request,
+    login: Text = "",
+    password: Text = "",
+    next_: Annotated[str, Form(alias="next", max_length=500)] = "/",
+) -> Response:
+    with transaction(web(request).sessions) as session:
+        user = authenticate(session, login, password)
+    if user is None:
+        context = {
+            "next": safe_next(next_),
+            "error": "That email or username and password do not match an account.",
+            "login": login,
+            "page_title": "Sign in",
+        }
+        return render(request, "login.html", context, 400)
+    return _signed_in(request, user, safe_next(next_), "signed-in")
+
+
+@router.post("/logout", dependencies=[Depends(check_csrf)], response_model=None)
+def post_logout(request: Request) -> Response:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        with transaction(web(request).sessions) as session:
+            end_session(session, token)
+    response = RedirectResponse("/?notice=signed-out", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+@router.get("/account", response_class=HTMLResponse)
+def read_account(request: Request, viewer: Annotated[Viewer, Depends(require_viewer)]) -> HTMLResponse:
+    return render(request, "account.html", {"errors": {}, "new_token": None, "page_title": "Your account"})
+
+
+@router.post("/account/password", dependencies=_auth, response_model=None)
+def post_password(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    current_password: Text = "",
+    new_password: Text = "",
+) -> Response:
+    try:
+        with transaction(web(request).sessions) as session:
+            user = session.get(User, viewer.id)
+            assert user is not None
+            change_password(session, user, current_password, new_password)
+            end_other_sessions(session, user, request.cookies.get(SESSION_COOKIE))
+    except AccountError as exc:
+        context = {"errors": {exc.field: exc.message}, "new_token": None, "page_title": "Your account"}
+        return render(request, "account.html", context, 400)
+    return RedirectResponse("/account?notice=password-changed", status_code=303)
+
+
+@router.post("/account/token", dependencies=_write, response_model=None)
+def post_token(request: Request, viewer: Annotated[Viewer, Depends(require_viewer)]) -> Response:
+    with transaction(web(request).sessions) as session:
+        user = session.get(User, viewer.id)
+        assert user is not None
+        token = issue_api_token(user)
+    response = render(
+        request, "account.html", {"errors": {}, "new_token": token, "page_title": "Your account"}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,191 @@
+"""The JSON API, mirroring the Hugging Face Papers API: daily papers, papers, indexing, upvotes.
+
+Writes take a personal API token (`Authorization: Bearer pb_…`, from the account page). Every bad
+parameter is answered with 400/422 and a JSON body naming it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paperboy.accounts.users import user_for_api_token
+from paperboy.community.comments import comment_counts
+from paperboy.community.submissions import ArxivUnavailable, SubmissionError, submit_paper
+from paperboy.community.votes import paper_upvotes, set_vote
+from paperboy.db.engine import transaction
+from paperboy.db.models import Paper, User
+from paperboy.db.repositories.papers import get_paper, upvote_counts
+from paperboy.feed.daily import period_items, recent_items, trending_items
+from paperboy.feed.periods import PeriodError, parse_period
+from paperboy.web.context import ApiError, base_url, rate_limit, web
+from paperboy.web.hf_json import daily_entry_json, paper_details_json, paper_json
+
+router = APIRouter(prefix="/api", tags=["papers"])
+
+
+def api_user(request: Request, authorization: Annotated[str | None, Header()] = None) -> User:
+    """The token's owner; 401 without a valid `Authorization: Bearer` token."""
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise ApiError(
+            401, "this endpoint needs an API token: Authorization: Bearer <token>", "Authorization"
+        )
+    with web(request).sessions() as session:
+        user = user_for_api_token(session, authorization[7:].strip())
+    if user is None:
+        raise ApiError(
+            401, "the API token is not valid (create a new one on your account page)", "Authorization"
+        )
+    return user
+
+
+@router.get("/daily_papers", summary="Daily papers (Hugging Face compatible)")
+def list_daily_papers(
+    request: Request,
+    p: Annotated[int, Query(ge=0, le=10_000, description="Page number, from 0.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=100, description="Entries per page.")] = 50,
+    date: Annotated[str | None, Query(description="A day: YYYY-MM-DD.", max_length=20)] = None,
+    week: Annotated[str | None, Query(description="An ISO week: YYYY-Www.", max_length=20)] = None,
+    month: Annotated[str | None, Query(description="A month: YYYY-MM.", max_length=20)] = None,
+    submitter: Annotated[
+        str | None, Query(description="Only entries this user submitted.", max_length=100)
+    ] = None,
+    sort: Annotated[
+        Literal["publishedAt", "trending"] | None,
+        Query(
+            description="publishedAt: newest submission first; trending: upvotes with time decay. "
+            "Default: most upvoted first within a period, newest first without one."
+        ),
+    ] = None,
+) -> JSONResponse:
+    try:
+        period = parse_period(date, week, month)
+    except PeriodError as exc:
+        raise ApiError(400, str(exc), exc.parameter) from None
+    shared = web(request)
+    gravity = shared.settings.trending_gravity
+    with shared.sessions() as session:
+        if period is None and sort == "trending":
+            ranked = trending_items(session, shared.settings.trending_days, gravity, submitter=submitter)
+            items = ranked[p * limit : (p + 1) * limit]
+        elif period is None:
+            items = recent_items(session, p * limit, limit, submitter)
+        else:
+            ranked = period_items(session, period, sort or "upvotes", submitter, gravity)
+            items = ranked[p * limit : (p + 1) * limit]
+        base = base_url(request)
+        return JSONResponse([daily_entry_json(item, base) for item in items])
+
+
+@router.get("/papers", summary="All papers, newest first, by cursor")
+def list_papers(
+    request: Request,
+    cursor: Annotated[
+        str | None, Query(description="The `next` cursor of the previous page.", max_length=200)
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+) -> JSONResponse:
+    after = _decode_cursor(cursor) if cursor else None
+    with web(request).sessions() as session:
+        query = select(Paper).where(Paper.withdrawn.is_(False)).order_by(Paper.id.desc()).limit(limit + 1)
+        if after is not None:
+            query = query.where(Paper.id < after)
+        papers = list(session.scalars(query))
+        more = len(papers) > limit
+        papers = papers[:limit]
+        votes = upvote_counts(session, [paper.id for paper in papers])
+        body = [paper_json(paper, paper.upvotes_imported + votes.get(paper.id, 0)) for paper in papers]
+    headers = {}
+    if more and papers:
+        next_cursor = _encode_cursor(papers[-1].id)
+        headers["Link"] = f'<{base_url(request)}/api/papers?cursor={next_cursor}&limit={limit}>; rel="next"'
+        headers["X-Next-Cursor"] = next_cursor
+    return JSONResponse(body, headers=headers)
+
+
+def _encode_cursor(paper_id: int) -> str:
+    return base64.urlsafe_b64encode(f"p:{paper_id}".encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, value = text.split(":", 1)
+        if kind != "p" or not value.isdigit():
+            raise ValueError(text)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise ApiError(400, f"cursor {cursor!r} is not a cursor this API gave out", "cursor") from None
+
+
+def _paper_or_404(session: Session, arxiv_id: str) -> Paper:
+    paper = get_paper(session, arxiv_id)
+    if paper is None:
+        raise ApiError(404, f"no paper {arxiv_id!r}", "id")
+    return paper
+
+
+@router.post(
+    "/papers/{arxiv_id:path}/upvote", dependencies=[Depends(rate_limit("write"))], summary="Upvote a paper"
+)
+def post_upvote(request: Request, arxiv_id: str, user: Annotated[User, Depends(api_user)]) -> JSONResponse:
+    return _vote(request, arxiv_id, user, True)
+
+
+@router.delete(
+    "/papers/{arxiv_id:path}/upvote",
+    dependencies=[Depends(rate_limit("write"))],
+    summary="Withdraw an upvote",
+)
+def delete_upvote(request: Request, arxiv_id: str, user: Annotated[User, Depends(api_user)]) -> JSONResponse:
+    return _vote(request, arxiv_id, user, False)
+
+
+def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONResponse:
+    with transaction(web(request).sessions) as session:
+        paper = _paper_or_404(session, arxiv_id)
+        attached = session.get(User, user.id)
+        assert attached is not None
+        state = set_vote(session, attached, paper, voted)
+        session.flush()
+        upvotes = paper_upvotes(session, paper)
+    return JSONResponse({"id": arxiv_id, "upvoted": state, "upvotes": upvotes})
+
+
+@router.get("/papers/{arxiv_id:path}", summary="One paper")
+def read_paper(request: Request, arxiv_id: Annotated[str, Path(max_length=100)]) -> JSONResponse:
+    with web(request).sessions() as session:
+        paper = _paper_or_404(session, arxiv_id)
+        upvotes = paper_upvotes(session, paper)
+        comments = comment_counts(session, [paper.id]).get(paper.id, 0)
+        return JSONResponse(paper_details_json(paper, upvotes, comments, base_url(request)))
+
+
+class IndexRequest(BaseModel):
+    arxivId: str = Field(max_length=300, description="An arXiv id or abs/pdf URL.")
+
+
+@router.post(
+    "/papers/index", dependencies=[Depends(rate_limit("write"))], summary="Add a paper (and submit it today)"
+)
+def post_index(
+    request: Request, body: Annotated[IndexRequest, Body()], user: Annotated[User, Depends(api_user)]
+) -> JSONResponse:
+    shared = web(request)
+    try:
+        result = submit_paper(shared.sessions, user, body.arxivId, shared.fetch_paper)
+    except ArxivUnavailable as exc:
+        raise ApiError(502, str(exc), "arxivId") from None
+    except SubmissionError as exc:
+        raise ApiError(400, str(exc), "arxivId") from None
+    with shared.sessions() as session:
+        paper = _paper_or_404(session, result.arxiv_id)
+        data = paper_json(paper, paper_upvotes(session, paper))
+    return JSONResponse(data, status_code=201 if result.added else 200)

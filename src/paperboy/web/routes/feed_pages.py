@@ -1,0 +1,102 @@
+"""The daily list (day, week, month) and trending pages."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from paperboy.community.votes import voted_paper_ids
+from paperboy.feed.daily import FeedItem, Sort, latest_date, neighbour_dates, period_items, trending_items
+from paperboy.feed.periods import Period, PeriodError, parse_period
+from paperboy.feed.trending import formula_text
+from paperboy.web.context import current_viewer, render, web
+
+router = APIRouter(include_in_schema=False)
+
+
+def _voted(request: Request, items: list[FeedItem]) -> set[int]:
+    viewer = current_viewer(request)
+    if viewer is None:
+        return set()
+    with web(request).sessions() as session:
+        return voted_paper_ids(session, viewer.id, [item.paper.id for item in items])
+
+
+def _period_page(request: Request, period: Period, sort: str) -> HTMLResponse:
+    shared = web(request)
+    with shared.sessions() as session:
+        chosen: Sort = "trending" if sort == "trending" else "upvotes"
+        items = period_items(session, period, chosen, gravity=shared.settings.trending_gravity)
+        before, after = neighbour_dates(session, period)
+    if period.kind == "day":
+        previous = Period.day(before) if before else period.shifted(-1)
+        following = Period.day(after) if after else None
+    else:
+        previous, following = period.shifted(-1), period.shifted(1)
+    today = date.today()
+    if following is not None and following.start > today:
+        following = None
+    return render(
+        request,
+        "daily.html",
+        {
+            "items": items,
+            "period": period,
+            "previous": previous,
+            "following": following,
+            "views": {
+                "day": Period.day(period.start),
+                "week": Period.week_of(period.start),
+                "month": Period.month_of(period.start),
+            },
+            "sort": chosen,
+            "voted": _voted(request, items),
+            "page_title": f"Daily papers — {period.label}",
+        },
+    )
+
+
+@router.get("/", response_class=HTMLResponse)
+def read_home(request: Request) -> HTMLResponse:
+    """Today's list: the newest day that has entries."""
+    with web(request).sessions() as session:
+        newest = latest_date(session)
+    return _period_page(request, Period.day(newest or date.today()), "upvotes")
+
+
+@router.get("/papers", response_model=None)
+def read_period(
+    request: Request,
+    date_: Annotated[str | None, Query(alias="date", max_length=20)] = None,
+    week: Annotated[str | None, Query(max_length=20)] = None,
+    month: Annotated[str | None, Query(max_length=20)] = None,
+    sort: Annotated[str, Query(pattern="^(upvotes|trending)$")] = "upvotes",
+) -> HTMLResponse | RedirectResponse:
+    try:
+        period = parse_period(date_, week, month)
+    except PeriodError as exc:
+        return render(request, "error.html", {"title": "Not a valid date", "message": str(exc)}, 400)
+    if period is None:
+        return RedirectResponse("/", status_code=303)
+    return _period_page(request, period, sort)
+
+
+@router.get("/trending", response_class=HTMLResponse)
+def read_trending(request: Request) -> HTMLResponse:
+    settings = web(request).settings
+    with web(request).sessions() as session:
+        items = trending_items(session, settings.trending_days, settings.trending_gravity, limit=50)
+    return render(
+        request,
+        "trending.html",
+        {
+            "items": items,
+            "voted": _voted(request, items),
+            "formula": formula_text(settings.trending_gravity),
+            "days": settings.trending_days,
+            "page_title": "Trending papers",
+        },
+    )

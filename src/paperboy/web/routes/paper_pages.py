@@ -1,0 +1,250 @@
+"""A paper's page, its upvote button and comment thread, and the admin's moderation actions."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import escape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from paperboy.community.comments import (
+    CommentError,
+    add_comment,
+    delete_comment,
+    edit_comment,
+    list_comments,
+    set_comment_hidden,
+)
+from paperboy.community.votes import has_voted, paper_upvotes, toggle_vote
+from paperboy.db.engine import transaction
+from paperboy.db.models import Comment, DailyEntry, Paper, User
+from paperboy.db.repositories.papers import get_paper
+from paperboy.search.service import Hit
+from paperboy.web.context import Viewer, check_csrf, current_viewer, rate_limit, render, require_viewer, web
+from paperboy.web.render import code_links
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
+_write = [Depends(check_csrf), Depends(rate_limit("write"))]
+
+
+def _not_found(request: Request, arxiv_id: str) -> HTMLResponse:
+    return render(
+        request,
+        "error.html",
+        {
+            "title": "Paper not found",
+            "message": f"No paper {arxiv_id} in this library. You can submit it from arXiv.",
+            "submit_id": arxiv_id,
+        },
+        404,
+    )
+
+
+def _similar(request: Request, paper: Paper) -> list[Hit]:
+    """Neighbours from the vector index; the page still renders when the index is not built yet."""
+    try:
+        return web(request).search().similar(paper.id, k=6)
+    except Exception as exc:  # a missing or rebuilding index must not break the paper page
+        log.warning("similar papers unavailable for %s: %s", paper.arxiv_id, exc)
+        return []
+
+
+@router.get("/papers/{arxiv_id:path}/card.svg")
+def read_card(request: Request, arxiv_id: str) -> Response:
+    """A social card image (the API's `thumbnail`): the title on a plain background, no remote assets."""
+    with web(request).sessions() as session:
+        paper = get_paper(session, arxiv_id)
+    if paper is None:
+        return Response("no such paper", status_code=404, media_type="text/plain")
+    words, lines, line = paper.title.split(), [], ""
+    for word in words:
+        if len(line) + len(word) + 1 > 38 and line:
+            lines.append(line)
+            line = word
+        else:
+            line = f"{line} {word}".strip()
+    lines.append(line)
+    shown = lines[:5]
+    if len(lines) > 5:
+        shown[-1] += " …"
+    text = "".join(
+        f'<text x="60" y="{150 + 62 * i}" font-size="46" font-family="system-ui,sans-serif" fill="#111">{escape(t)}</text>'
+        for i, t in enumerate(shown)
+    )
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="1200" height="630" viewBox="0 0 1200 630">'
+        '<rect width="1200" height="630" fill="#fdf6e3"/>'
+        '<text x="60" y="80" font-size="30" font-family="system-ui,sans-serif" fill="#b45309">Paperboy · arXiv '
+        f"{escape(paper.arxiv_id)}</text>{text}</svg>"
+    )
+    return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
+def read_paper(request: Request, arxiv_id: str) -> HTMLResponse:
+    viewer = current_viewer(request)
+    with web(request).sessions() as session:
+        paper = get_paper(session, arxiv_id)
+        if paper is None:
+            return _not_found(request, arxiv_id)
+        upvotes = paper_upvotes(session, paper)
+        voted = has_voted(session, viewer.id if viewer else None, paper)
+        comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))
+        versions = [(v.version, v.submitted_at) for v in paper.versions]
+    return render(
+        request,
+        "paper.html",
+        {
+            "paper": paper,
+            "upvotes": upvotes,
+            "voted": voted,
+            "comments": comments,
+            "versions": versions,
+            "similar": _similar(request, paper),
+            "code": code_links(paper.abstract, paper.comments),
+            "editing": request.query_params.get("edit"),
+            "page_title": paper.title,
+        },
+    )
+
+
+def _load_paper(session: Session, arxiv_id: str) -> Paper | None:
+    return session.scalar(select(Paper).where(Paper.arxiv_id == arxiv_id))
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@router.post("/papers/{arxiv_id:path}/upvote", dependencies=_write, response_model=None)
+def post_upvote(
+    request: Request, arxiv_id: str, viewer: Annotated[Viewer, Depends(require_viewer)]
+) -> Response:
+    with transaction(web(request).sessions) as session:
+        paper = _load_paper(session, arxiv_id)
+        user = session.get(User, viewer.id)
+        if paper is None or user is None:
+            return _not_found(request, arxiv_id)
+        voted = toggle_vote(session, user, paper)
+        session.flush()
+        upvotes = paper_upvotes(session, paper)
+    if _wants_json(request):
+        return JSONResponse({"upvoted": voted, "upvotes": upvotes})
+    return RedirectResponse(request.headers.get("referer") or f"/papers/{arxiv_id}", status_code=303)
+
+
+def _comment_error(request: Request, arxiv_id: str, message: str) -> HTMLResponse:
+    return render(
+        request,
+        "error.html",
+        {"title": "Comment not saved", "message": message, "back": f"/papers/{arxiv_id}"},
+        400,
+    )
+
+
+@router.post("/papers/{arxiv_id:path}/comments", dependencies=_write, response_model=None)
+def post_comment(
+    request: Request,
+    arxiv_id: str,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    body: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    try:
+        with transaction(web(request).sessions) as session:
+            paper = _load_paper(session, arxiv_id)
+            user = session.get(User, viewer.id)
+            if paper is None or user is None:
+                return _not_found(request, arxiv_id)
+            comment = add_comment(session, user, paper, body)
+            session.flush()
+            anchor = comment.id
+    except CommentError as exc:
+        return _comment_error(request, arxiv_id, str(exc))
+    return RedirectResponse(f"/papers/{arxiv_id}?notice=comment-saved#comment-{anchor}", status_code=303)
+
+
+def _comment_paper_id(session: Session, comment_id: int) -> str:
+    comment = session.get(Comment, comment_id)
+    paper = session.get(Paper, comment.paper_id) if comment else None
+    return paper.arxiv_id if paper else ""
+
+
+@router.post("/comments/{comment_id}/edit", dependencies=_write, response_model=None)
+def post_comment_edit(
+    request: Request,
+    comment_id: int,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    body: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    try:
+        with transaction(web(request).sessions) as session:
+            user = session.get(User, viewer.id)
+            assert user is not None
+            edit_comment(session, user, comment_id, body)
+            arxiv_id = _comment_paper_id(session, comment_id)
+    except CommentError as exc:
+        return render(request, "error.html", {"title": "Comment not saved", "message": str(exc)}, 400)
+    return RedirectResponse(f"/papers/{arxiv_id}?notice=comment-saved#comment-{comment_id}", status_code=303)
+
+
+@router.post("/comments/{comment_id}/delete", dependencies=_write, response_model=None)
+def post_comment_delete(
+    request: Request, comment_id: int, viewer: Annotated[Viewer, Depends(require_viewer)]
+) -> Response:
+    try:
+        with transaction(web(request).sessions) as session:
+            user = session.get(User, viewer.id)
+            assert user is not None
+            delete_comment(session, user, comment_id)
+            arxiv_id = _comment_paper_id(session, comment_id)
+    except CommentError as exc:
+        return render(request, "error.html", {"title": "Comment not deleted", "message": str(exc)}, 400)
+    return RedirectResponse(f"/papers/{arxiv_id}?notice=comment-deleted#comments", status_code=303)
+
+
+def _forbidden(request: Request) -> HTMLResponse:
+    return render(
+        request, "error.html", {"title": "Not allowed", "message": "Only an admin can do that."}, 403
+    )
+
+
+@router.post("/comments/{comment_id}/hide", dependencies=_write, response_model=None)
+def post_comment_hide(
+    request: Request,
+    comment_id: int,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    hidden: Annotated[bool, Form()] = True,
+) -> Response:
+    if not viewer.is_admin:
+        return _forbidden(request)
+    try:
+        with transaction(web(request).sessions) as session:
+            admin = session.get(User, viewer.id)
+            assert admin is not None
+            set_comment_hidden(session, admin, comment_id, hidden)
+            arxiv_id = _comment_paper_id(session, comment_id)
+    except CommentError as exc:
+        return render(request, "error.html", {"title": "Comment unchanged", "message": str(exc)}, 400)
+    return RedirectResponse(f"/papers/{arxiv_id}#comment-{comment_id}", status_code=303)
+
+
+@router.post("/daily/{entry_id}/remove", dependencies=_write, response_model=None)
+def post_remove_entry(
+    request: Request, entry_id: int, viewer: Annotated[Viewer, Depends(require_viewer)]
+) -> Response:
+    if not viewer.is_admin:
+        return _forbidden(request)
+    with transaction(web(request).sessions) as session:
+        entry = session.get(DailyEntry, entry_id)
+        if entry is None:
+            return render(
+                request, "error.html", {"title": "Not found", "message": f"No daily entry {entry_id}."}, 404
+            )
+        entry.hidden = True
+        day = entry.date
+    return RedirectResponse(f"/papers?date={day.isoformat()}&notice=entry-removed", status_code=303)

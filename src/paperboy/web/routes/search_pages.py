@@ -1,0 +1,77 @@
+"""The search page: hybrid results with the query's words highlighted, date and category filters."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from paperboy.feed.periods import PeriodError, parse_day
+from paperboy.search.lexical import SearchFilters
+from paperboy.search.query import QueryError
+from paperboy.search.service import MODES, Mode, SearchRequest, SearchResult
+from paperboy.web.context import render, web
+from paperboy.web.render import query_stems
+
+router = APIRouter(include_in_schema=False)
+log = logging.getLogger(__name__)
+PER_PAGE = 20
+_CATEGORY = re.compile(r"^[A-Za-z][A-Za-z.\-]{0,31}$")
+
+
+def parse_categories(text: str) -> tuple[str, ...]:
+    """'cs.LG, stat.ML' → ('cs.LG', 'stat.ML'); QueryError names a malformed one."""
+    found = [part for part in re.split(r"[\s,]+", text.strip()) if part]
+    for part in found:
+        if not _CATEGORY.match(part):
+            raise QueryError(f"{part!r} is not an arXiv category (like cs.LG or astro-ph.GA)")
+    return tuple(dict.fromkeys(found))
+
+
+def _filters(date_from: str, date_to: str, categories: str) -> SearchFilters:
+    try:
+        start = parse_day(date_from, "from") if date_from.strip() else None
+        end = parse_day(date_to, "to") if date_to.strip() else None
+    except PeriodError as exc:
+        raise QueryError(str(exc)) from None
+    return SearchFilters(start, end, parse_categories(categories))
+
+
+@router.get("/search", response_class=HTMLResponse)
+def read_search(
+    request: Request,
+    q: Annotated[str, Query(max_length=5000)] = "",
+    mode: Annotated[str, Query(max_length=20)] = "hybrid",
+    date_from: Annotated[str, Query(alias="from", max_length=20)] = "",
+    date_to: Annotated[str, Query(alias="to", max_length=20)] = "",
+    cat: Annotated[str, Query(max_length=500)] = "",
+    page: Annotated[int, Query(ge=1, le=100)] = 1,
+) -> HTMLResponse:
+    context: dict[str, object] = {
+        "q": q,
+        "mode": mode if mode in MODES else "hybrid",
+        "date_from": date_from,
+        "date_to": date_to,
+        "cat": cat,
+        "page": page,
+        "result": None,
+        "error": None,
+        "stems": frozenset(),
+        "page_title": f"{q} — search" if q else "Search",
+    }
+    if not q.strip():
+        return render(request, "search.html", context)
+    try:
+        chosen: Mode = mode if mode in MODES else "hybrid"  # type: ignore[assignment,unused-ignore]
+        search_request = SearchRequest(
+            q, k=PER_PAGE, page=page, mode=chosen, filters=_filters(date_from, date_to, cat)
+        )
+        result: SearchResult = web(request).search().search(search_request)
+    except QueryError as exc:
+        context["error"] = str(exc)
+        return render(request, "search.html", context, 400)
+    context.update(result=result, stems=query_stems(q))
+    return render(request, "search.html", context)

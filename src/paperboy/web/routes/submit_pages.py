@@ -1,0 +1,41 @@
+"""Submitting a paper to today's list by arXiv id or URL."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from paperboy.community.submissions import SubmissionError, submit_paper
+from paperboy.db.models import User
+from paperboy.web.context import Viewer, check_csrf, rate_limit, render, require_viewer, web
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/submit", response_class=HTMLResponse)
+def read_submit(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    paper: Annotated[str, Query(max_length=300)] = "",
+) -> HTMLResponse:
+    return render(request, "submit.html", {"value": paper, "error": None, "page_title": "Submit a paper"})
+
+
+@router.post("/submit", dependencies=[Depends(check_csrf), Depends(rate_limit("write"))], response_model=None)
+def post_submit(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    paper: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    shared = web(request)
+    with shared.sessions() as session:
+        user = session.get(User, viewer.id)
+    try:
+        result = submit_paper(shared.sessions, user, paper, shared.fetch_paper)
+    except SubmissionError as exc:
+        context = {"value": paper, "error": str(exc), "page_title": "Submit a paper"}
+        return render(request, "submit.html", context, 400)
+    notice = "submitted" if result.added else "already-submitted"
+    return RedirectResponse(f"/papers/{result.arxiv_id}?notice={notice}", status_code=303)
