@@ -262,13 +262,13 @@ def test_similar_papers_exclude_the_paper_itself(
 def test_background_indexer_of_serve_indexes_new_papers(
     indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
 ) -> None:
-    from paperboy.search.scheduler import BackgroundIndexer
+    from paperboy.search.scheduler import background_indexer
 
     indexer, service = indexed
     newcomer = replace(corpus[1], arxiv_id="2403.00001", title="Axolotl regeneration as a benchmark")
     with sessions() as session, session.begin():
         upsert_papers(session, [newcomer])
-    background = BackgroundIndexer(indexer, interval=0.1)
+    background = background_indexer(indexer, interval=0.1)
     background.start()
     try:
         deadline = time.monotonic() + 30

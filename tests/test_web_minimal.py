@@ -1,4 +1,4 @@
-"""The starting web page: lists the daily papers and the newest papers, with all paper text escaped."""
+"""The home page: the newest day's daily papers, most upvoted first, with all paper text escaped."""
 
 from __future__ import annotations
 
@@ -26,13 +26,13 @@ def test_index_lists_daily_papers_most_upvoted_first(
     page = client.get("/")
     assert page.status_code == 200
     html = page.text
-    assert "Daily papers, 2024-10-25" in html
+    assert "Friday, October 25, 2024" in html
     first = html.index("Breaking the Memory Barrier")
     assert first < html.index("Data Scaling Laws in Imitation Learning")
-    assert "▲ 64" in html
-    assert "submitted by ClownRat" in html
+    assert '<span class="count">64</span>' in html
+    assert "submitted by <strong>Zesen Cheng</strong>" in html
     health = client.get("/healthz").json()
-    assert health == {"status": "ok", "papers": 29}
+    assert health == {"status": "ok"}
 
 
 def test_paper_text_is_escaped(settings: Settings, sessions: sessionmaker[Session]) -> None:
@@ -51,13 +51,13 @@ def test_paper_text_is_escaped(settings: Settings, sessions: sessionmaker[Sessio
                 )
             ],
         )
-    html = TestClient(create_app(settings)).get("/").text
+    html = TestClient(create_app(settings)).get("/papers/2401.00001").text
     assert payload not in html
     assert "<img src=x" not in html
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in html
 
 
-def test_bad_page_parameter_is_a_422_not_a_500(settings: Settings) -> None:
-    response = TestClient(create_app(settings)).get("/?page=zero")
-    assert response.status_code == 422
-    assert "page" in response.text
+def test_bad_date_parameter_is_a_400_page_not_a_500(settings: Settings) -> None:
+    response = TestClient(create_app(settings)).get("/papers?date=zero")
+    assert response.status_code == 400
+    assert "date must be a date like 2024-10-25" in response.text

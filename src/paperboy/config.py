@@ -122,7 +122,41 @@ class Settings(BaseSettings):
         7, ge=1, le=90, description="Days of daily entries (before the newest one) that can trend."
     )
     trending_gravity: float = Field(
-        1.5, gt=0, le=5, description="Exponent of the trending time decay: upvotes / (hours + 2) ^ gravity."
+        1.5, gt=0, le=5, description="Exponent of the trending time decay: upvotes / (hours + 24) ^ gravity."
+    )
+
+    smtp_host: str = Field("127.0.0.1", description="SMTP server that sends digests and confirmation emails.")
+    smtp_port: int = Field(
+        25, ge=1, le=65535, description="SMTP server port (587 for STARTTLS, 465 for SSL)."
+    )
+    smtp_security: str = Field(
+        "none",
+        pattern="^(none|starttls|ssl)$",
+        description="SMTP connection security: none, starttls or ssl.",
+    )
+    smtp_user: str = Field("", description="SMTP login (empty: no authentication).")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    smtp_timeout: float = Field(30.0, gt=0, description="Seconds before an SMTP command times out.")
+    mail_from: str = Field(
+        "Paperboy <digest@localhost>", description="From address of digests and confirmation emails."
+    )
+    digest_max_attempts: int = Field(
+        6,
+        ge=1,
+        le=50,
+        description="Tries of a digest that fails transiently (4xx, connection refused) before giving up.",
+    )
+    digest_retry_seconds: float = Field(
+        60.0, ge=0, description="First wait before retrying a transient failure; doubles on each attempt."
+    )
+    digest_bounce_limit: int = Field(
+        3, ge=1, le=100, description="Permanent failures (5xx) in a row after which a subscription is paused."
+    )
+    digest_interval: float = Field(
+        600, ge=0, description="Seconds between digest runs inside `paperboy serve` (0: never; use cron)."
+    )
+    confirm_days: int = Field(
+        7, ge=1, le=60, description="Days a subscription confirmation link stays valid."
     )
 
     @field_validator("database_url")

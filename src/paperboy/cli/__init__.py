@@ -11,9 +11,11 @@ from pydantic import ValidationError
 
 from paperboy.cli.context import EXIT_ERROR, AppContext, fail
 from paperboy.cli.db import db_app, init_data_dir
+from paperboy.cli.digest import digest_app, subscribe_command, unsubscribe_command
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.papers import papers_app
 from paperboy.cli.search import eval_app, index_command, search_command
+from paperboy.cli.users import users_app
 from paperboy.config import Settings
 
 app = typer.Typer(
@@ -27,6 +29,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(papers_app, name="papers")
 app.add_typer(eval_app, name="eval")
+app.add_typer(users_app, name="users")
+app.add_typer(digest_app, name="digest")
+app.command("subscribe")(subscribe_command)
+app.command("unsubscribe")(unsubscribe_command)
 app.command("index")(index_command)
 app.command("search")(search_command)
 
@@ -76,24 +82,32 @@ def serve(
     """Start the web service."""
     import uvicorn
 
+    from paperboy.digest.scheduler import background_digests
     from paperboy.search.factory import make_embedder, make_indexer
-    from paperboy.search.scheduler import BackgroundIndexer
+    from paperboy.search.scheduler import background_indexer
     from paperboy.web.app import create_app
 
     settings = ctx.obj.settings
     ctx.obj.require_schema()
-    background = None
+    embedder = make_embedder(settings)  # one model in memory, shared by searches, the indexer and digests
+    jobs = []
     if settings.index_interval > 0:
-        indexer = make_indexer(settings, ctx.obj.sessions, make_embedder(settings))
-        background = BackgroundIndexer(indexer, settings.index_interval)
-        background.start()
+        indexer = make_indexer(settings, ctx.obj.sessions, embedder)
+        jobs.append(background_indexer(indexer, settings.index_interval))
+    if settings.digest_interval > 0:
+        jobs.append(background_digests(settings, ctx.obj.sessions, embedder, settings.digest_interval))
+    for job in jobs:
+        job.start()
     try:
         uvicorn.run(
-            create_app(settings), host=host or settings.host, port=port or settings.port, log_level="info"
+            create_app(settings, embedder=embedder),
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level="info",
         )
     finally:
-        if background is not None:
-            background.stop()
+        for job in jobs:
+            job.stop()
 
 
 def main() -> None:

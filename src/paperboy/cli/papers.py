@@ -10,8 +10,9 @@ import typer
 
 from paperboy.cli.context import fail
 from paperboy.db.models import Paper
-from paperboy.db.repositories.daily import daily_items
 from paperboy.db.repositories.papers import get_paper, recent_papers, upvote_counts
+from paperboy.feed.daily import period_items
+from paperboy.feed.periods import Period
 
 papers_app = typer.Typer(help="List and show papers.", no_args_is_help=True)
 
@@ -50,7 +51,7 @@ def list_papers(
                 day = date.fromisoformat(on_date)
             except ValueError:
                 fail(f"--date: expected YYYY-MM-DD, got {on_date!r}")
-            for item in daily_items(session, day)[:limit]:
+            for item in period_items(session, Period.day(day))[:limit]:
                 row = paper_dict(item.paper, item.upvotes)
                 row.update(submitted_by=item.entry.submitter_name, date=item.entry.date.isoformat())
                 rows.append(row)

@@ -111,4 +111,4 @@ def comment_counts(session: Session, paper_ids: list[int]) -> dict[int, int]:
         .where(Comment.paper_id.in_(paper_ids), Comment.deleted.is_(False), Comment.hidden.is_(False))
         .group_by(Comment.paper_id)
     )
-    return {paper_id: count for paper_id, count in session.execute(query).tuples()}
+    return {int(row[0]): int(row[1]) for row in session.execute(query)}

@@ -216,11 +216,28 @@ class Delivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     claimed_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime)
+    """When a delivery that failed transiently may be tried again."""
+    chosen: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    """The papers (and why) chosen when the delivery was claimed: a retry sends the same digest."""
 
     __table_args__ = (
         UniqueConstraint("subscription_id", "period", name="uq_deliveries_subscription_period"),
         CheckConstraint("status IN ('claimed', 'sent', 'failed', 'skipped')", name="status_known"),
     )
+
+
+class SentPaper(Base):
+    """A paper a subscriber has received, so no digest sends it to them again."""
+
+    __tablename__ = "sent_papers"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("deliveries.id", ondelete="CASCADE"), index=True)
+    sent_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class Embedding(Base):

@@ -89,10 +89,9 @@ def parse_week(value: str) -> Period:
     if not match:
         raise PeriodError("week", f"week must look like 2024-W43, got {value!r}")
     try:
-        start = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-    except ValueError:
+        return Period.week_of(date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1))
+    except (ValueError, OverflowError):  # OverflowError: 9999-W52 ends after year 9999
         raise PeriodError("week", f"week {value!r} does not exist") from None
-    return Period.week_of(start)
 
 
 def parse_month(value: str) -> Period:

@@ -1,6 +1,6 @@
 """The trending score: upvotes with a time decay, as Hacker News ranks its front page.
 
-    score = upvotes / (hours since submission + 2) ^ gravity
+    score = upvotes / (hours since submission + 24) ^ gravity
 
 Hours are counted up to the newest submission in the window, so a site whose last submission is a day old
 ranks as it did that day instead of flattening every score towards zero.
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-OFFSET_HOURS = 2.0
-FORMULA = "score = upvotes ÷ (hours since submission + 2) ^ {gravity:g}"
+OFFSET_HOURS = 24.0
+"""A day, not Hacker News' 2 hours: papers are read over days, and a paper submitted a minute ago with
+three upvotes must not outrank yesterday's paper with sixty."""
+FORMULA = "score = upvotes ÷ (hours since submission + 24) ^ {gravity:g}"
 
 
 def trending_score(upvotes: int, submitted_at: datetime, reference: datetime, gravity: float) -> float:

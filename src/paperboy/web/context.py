@@ -17,6 +17,7 @@ from paperboy.accounts.sessions import user_for_session
 from paperboy.community.submissions import Fetcher
 from paperboy.config import Settings
 from paperboy.db.models import User
+from paperboy.digest.service import DigestService
 from paperboy.search.service import SearchService
 from paperboy.web.security import (
     CSRF_COOKIE,
@@ -41,7 +42,7 @@ NOTICES = {
     "comment-deleted": "Your comment is deleted.",
     "token-created": "A new API token was created. Copy it now: it is shown only once.",
     "entry-removed": "The entry was removed from the daily list.",
-    "subscribed": "Almost there: check your inbox and confirm your subscription.",
+    "preferences-saved": "Your digest preferences are saved.",
 }
 
 
@@ -75,6 +76,7 @@ class WebContext:
     search: Callable[[], SearchService]
     fetch_paper: Fetcher
     limiters: dict[str, RateLimiter]
+    digests: DigestService
 
 
 class LoginRequired(Exception):

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
 from latex2mathml.converter import convert
 from markupsafe import Markup, escape
 
-from paperboy.search.lexical import english_analyzer
-from paperboy.search.query import QueryError, parse_query
+from paperboy.search.terms import word_stems
 
 MAX_MATH_LENGTH = 400
 # $$display$$, $inline$ (pandoc's rule: no space inside the dollars, no digit right after), \(…\), \[…\]
@@ -96,7 +94,6 @@ _MATHML_ATTRIBUTES = frozenset(
         "symmetric",
     ]
 )
-_analyzer: Any = None
 
 
 def _clean_mathml(element: Element) -> str:
@@ -127,32 +124,14 @@ def latex_to_mathml(tex: str, display: bool = False) -> Markup | None:
     return Markup(cleaned)
 
 
-def _analyzer_instance() -> Any:
-    global _analyzer
-    if _analyzer is None:
-        _analyzer = english_analyzer()
-    return _analyzer
-
-
-def query_stems(query: str) -> frozenset[str]:
-    """The stemmed terms of a search query, for highlighting the words it matched."""
-    try:
-        parsed = parse_query(query)
-    except QueryError:
-        return frozenset()
-    analyzer = _analyzer_instance()
-    return frozenset(t for text in (*parsed.words, *parsed.phrases) for t in analyzer.analyze(text))
-
-
 def _highlight(text: str, stems: frozenset[str]) -> str:
     if not stems:
         return str(escape(text))
-    analyzer = _analyzer_instance()
     out: list[str] = []
     position = 0
     for match in _WORD.finditer(text):
         word = match.group(0)
-        if any(token in stems for token in analyzer.analyze(word)):
+        if any(token in stems for token in word_stems(word)):
             out.append(str(escape(text[position : match.start()])))
             out.append(f"<mark>{escape(word)}</mark>")
             position = match.end()

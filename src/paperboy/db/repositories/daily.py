@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
-from paperboy.db.models import DailyEntry, Paper
+from paperboy.db.models import DailyEntry
 from paperboy.db.records import DailyRecord, RecordError
-from paperboy.db.repositories.papers import UpsertCounts, load_papers, upvote_counts
-
-
-@dataclass(frozen=True)
-class DailyItem:
-    """A daily entry with its paper and total upvotes (imported + local votes)."""
-
-    entry: DailyEntry
-    paper: Paper
-    upvotes: int
+from paperboy.db.repositories.papers import UpsertCounts, load_papers
 
 
 def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCounts:
@@ -67,24 +56,3 @@ def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCoun
         else:
             counts.unchanged += 1
     return counts
-
-
-def daily_items(session: Session, start: date, end: date | None = None) -> list[DailyItem]:
-    """Visible entries from `start` to `end` inclusive, most upvoted first.
-
-    Ties go to the most recently submitted entry first (as Hugging Face orders its daily list), then
-    by arXiv id, so the order is deterministic.
-    """
-    last = end or start
-    query = (
-        select(DailyEntry)
-        .where(DailyEntry.date >= start, DailyEntry.date <= last, DailyEntry.hidden.is_(False))
-        .options(joinedload(DailyEntry.paper))
-    )
-    entries = list(session.scalars(query))
-    votes = upvote_counts(session, [e.paper_id for e in entries])
-    items = [DailyItem(e, e.paper, e.paper.upvotes_imported + votes.get(e.paper_id, 0)) for e in entries]
-    items.sort(key=lambda item: item.paper.arxiv_id)
-    items.sort(key=lambda item: item.entry.submitted_at, reverse=True)
-    items.sort(key=lambda item: item.upvotes, reverse=True)
-    return items

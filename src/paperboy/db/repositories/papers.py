@@ -215,6 +215,8 @@ def mark_deleted(session: Session, records: Sequence[DeletedRecord]) -> UpsertCo
 
 def get_paper(session: Session, arxiv_id: str) -> Paper | None:
     """One paper by arXiv id, with its version history."""
+    if "\x00" in arxiv_id:  # no id has one, and PostgreSQL refuses NUL in a query parameter
+        return None
     query = select(Paper).where(Paper.arxiv_id == arxiv_id).options(selectinload(Paper.versions))
     return session.scalars(query).first()
 

@@ -23,6 +23,8 @@ from paperboy.community.votes import paper_upvotes, set_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Paper, User
 from paperboy.db.repositories.papers import get_paper, upvote_counts
+from paperboy.digest.mailer import DeliveryError
+from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics
 from paperboy.feed.daily import period_items, recent_items, trending_items
 from paperboy.feed.periods import PeriodError, parse_period
 from paperboy.web.context import ApiError, base_url, rate_limit, web
@@ -55,7 +57,9 @@ def list_daily_papers(
     week: Annotated[str | None, Query(description="An ISO week: YYYY-Www.", max_length=20)] = None,
     month: Annotated[str | None, Query(description="A month: YYYY-MM.", max_length=20)] = None,
     submitter: Annotated[
-        str | None, Query(description="Only entries this user submitted.", max_length=100)
+        str | None,
+        # PostgreSQL text cannot hold NUL: refuse it here instead of failing in the query.
+        Query(description="Only entries this user submitted.", max_length=100, pattern=r"^[^\x00]*$"),
     ] = None,
     sort: Annotated[
         Literal["publishedAt", "trending"] | None,
@@ -118,8 +122,8 @@ def _decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, value = text.split(":", 1)
-        if kind != "p" or not value.isdigit():
-            raise ValueError(text)
+        if kind != "p" or not value.isdigit() or not 0 < int(value) < 2**31:
+            raise ValueError(text)  # ids are 32-bit: a larger one fails in the database
         return int(value)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise ApiError(400, f"cursor {cursor!r} is not a cursor this API gave out", "cursor") from None
@@ -189,3 +193,51 @@ def post_index(
         paper = _paper_or_404(session, result.arxiv_id)
         data = paper_json(paper, paper_upvotes(session, paper))
     return JSONResponse(data, status_code=201 if result.added else 200)
+
+
+class SubscriptionBody(BaseModel):
+    """A digest subscription; the address gets a confirmation link before anything else."""
+
+    email: str = Field(max_length=320)
+    frequency: Literal["daily", "weekly"] = "daily"
+    sendHour: int = Field(7, ge=0, le=23)
+    timezone: str = Field("UTC", max_length=64)
+    maxPapers: int = Field(10, ge=1, le=100)
+    categories: list[str] = Field(default_factory=list, max_length=20)
+    keywords: list[str] = Field(default_factory=list, max_length=20)
+    authors: list[str] = Field(default_factory=list, max_length=20)
+    excludedKeywords: list[str] = Field(default_factory=list, max_length=20)
+
+
+_SUBSCRIPTION_FIELDS = {
+    "send_hour": "sendHour",
+    "max_papers": "maxPapers",
+    "excluded_keywords": "excludedKeywords",
+}
+
+
+@router.post(
+    "/subscriptions",
+    dependencies=[Depends(rate_limit("auth"))],
+    summary="Subscribe to the email digest (double opt-in)",
+    status_code=202,
+)
+def post_subscription(request: Request, body: Annotated[SubscriptionBody, Body()]) -> JSONResponse:
+    topics = Topics(
+        tuple(body.categories), tuple(body.keywords), tuple(body.authors), tuple(body.excludedKeywords)
+    )
+    wanted = SubscriptionRequest(
+        body.email, body.frequency, body.sendHour, body.timezone, body.maxPapers, topics
+    )
+    try:
+        outcome = web(request).digests.request(wanted)
+    except SubscriptionError as exc:
+        raise ApiError(400, str(exc), _SUBSCRIPTION_FIELDS.get(exc.field, exc.field)) from None
+    except DeliveryError as exc:
+        raise ApiError(
+            503, f"the confirmation email could not be sent now; try again later ({exc})"
+        ) from None
+    status = "pending" if outcome.needs_confirmation else "active"
+    return JSONResponse(
+        {"email": outcome.email, "frequency": body.frequency, "status": status}, status_code=202
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +25,8 @@ router = APIRouter(prefix="/feeds", tags=["feeds"])
 Format = Literal["rss", "atom"]
 ATOM_NS = "http://www.w3.org/2005/Atom"
 MEDIA_TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
+# Characters XML 1.0 cannot hold even escaped (ElementTree writes them as they are, breaking the feed).
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ def _utc(value: datetime) -> datetime:
 
 
 def _document(root: Element) -> bytes:
+    for node in root.iter():
+        if node.text:
+            node.text = _NOT_XML.sub("", node.text)
+        for name, value in list(node.attrib.items()):
+            node.set(name, _NOT_XML.sub("", value))
     body: bytes = tostring(root, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 

@@ -13,8 +13,8 @@ from paperboy.feed.periods import PeriodError, parse_day
 from paperboy.search.lexical import SearchFilters
 from paperboy.search.query import QueryError
 from paperboy.search.service import MODES, Mode, SearchRequest, SearchResult
+from paperboy.search.terms import query_stems
 from paperboy.web.context import render, web
-from paperboy.web.render import query_stems
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)

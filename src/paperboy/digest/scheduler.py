@@ -1,0 +1,24 @@
+"""Digest sending as a periodic job of `paperboy serve`: each round sends whatever is due."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from paperboy.config import Settings
+from paperboy.digest.outbox import DigestBusy, DigestSender
+from paperboy.scheduler import PeriodicJob
+from paperboy.search.embedder import Embedder
+
+
+def background_digests(
+    settings: Settings, sessions: sessionmaker[Session], embedder: Embedder, interval: float
+) -> PeriodicJob:
+    def run() -> str | None:
+        lines = []
+        for frequency in ("daily", "weekly"):
+            summary = DigestSender(settings, sessions, embedder).run(frequency)
+            if summary.sent or summary.failed or summary.deferred:
+                lines.append(summary.line())
+        return "; ".join(lines) or None
+
+    return PeriodicJob("digests", run, interval, busy=(DigestBusy,))

@@ -1,0 +1,329 @@
+"""Digest subscriptions on the site: the subscribe box and page, the emailed confirm, preferences,
+unsubscribe (one-click, RFC 8058) and preview links, and an admin preview by address."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from paperboy.digest.mailer import DeliveryError
+from paperboy.digest.subscriptions import (
+    FREQUENCIES,
+    SubscriptionError,
+    SubscriptionRequest,
+    Topics,
+    topics_of,
+)
+from paperboy.signing import TokenError
+from paperboy.web.context import Viewer, check_csrf, current_viewer, rate_limit, render, require_viewer, web
+
+router = APIRouter(include_in_schema=False)
+Text = Annotated[str, Form(max_length=4000)]
+Token = Annotated[str, Query(max_length=1000)]
+PREVIEW_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+
+def split_list(text: str) -> tuple[str, ...]:
+    """Comma- or newline-separated form values (keywords may contain spaces)."""
+    return tuple(part.strip() for part in re.split(r"[,\n]", text) if part.strip())
+
+
+def _int(value: str, default: int) -> int:
+    return int(value) if value.strip().lstrip("-").isdigit() else default
+
+
+def _request_from_form(
+    email: str,
+    frequency: str,
+    send_hour: str,
+    timezone: str,
+    max_papers: str,
+    categories: str,
+    keywords: str,
+    authors: str,
+    excluded: str,
+) -> SubscriptionRequest:
+    return SubscriptionRequest(
+        email=email,
+        frequency=frequency,
+        send_hour=_int(send_hour, -1) if send_hour.strip() else 7,
+        timezone=timezone.strip() or "UTC",
+        max_papers=_int(max_papers, 0) if max_papers.strip() else 10,
+        topics=Topics(
+            split_list(categories), split_list(keywords), split_list(authors), split_list(excluded)
+        ),
+    )
+
+
+def _form_page(
+    request: Request, values: dict[str, str], error: SubscriptionError | None, status: int = 200
+) -> HTMLResponse:
+    context = {
+        "values": values,
+        "error": error,
+        "frequencies": FREQUENCIES,
+        "page_title": "Get papers in your inbox",
+    }
+    return render(request, "subscribe.html", context, status)
+
+
+@router.get("/subscribe", response_class=HTMLResponse)
+def read_subscribe(request: Request, email: Annotated[str, Query(max_length=320)] = "") -> HTMLResponse:
+    viewer = current_viewer(request)
+    return _form_page(request, {"email": email or (viewer.email if viewer else "")}, None)
+
+
+@router.post(
+    "/subscribe", dependencies=[Depends(check_csrf), Depends(rate_limit("auth"))], response_class=HTMLResponse
+)
+def post_subscribe(
+    request: Request,
+    email: Text = "",
+    frequency: Text = "daily",
+    send_hour: Text = "",
+    timezone: Text = "",
+    max_papers: Text = "",
+    categories: Text = "",
+    keywords: Text = "",
+    authors: Text = "",
+    excluded_keywords: Text = "",
+) -> HTMLResponse:
+    values = {
+        "email": email,
+        "frequency": frequency,
+        "send_hour": send_hour,
+        "timezone": timezone,
+        "max_papers": max_papers,
+        "categories": categories,
+        "keywords": keywords,
+        "authors": authors,
+        "excluded_keywords": excluded_keywords,
+    }
+    viewer = current_viewer(request)
+    subscription_request = _request_from_form(
+        email, frequency, send_hour, timezone, max_papers, categories, keywords, authors, excluded_keywords
+    )
+    try:
+        outcome = web(request).digests.request(subscription_request, viewer.id if viewer else None)
+    except SubscriptionError as exc:
+        return _form_page(request, values, exc, 400)
+    except DeliveryError:
+        message = "We could not send the confirmation email just now. Your request is saved: try again in a few minutes to get the link."
+        return render(
+            request,
+            "subscription_done.html",
+            {"title": "Email not sent yet", "message": message, "page_title": "Subscribe"},
+            503,
+        )
+    if outcome.needs_confirmation:
+        message = (
+            f"We sent a confirmation link to {outcome.email}. The digest starts once you click it: "
+            "nothing is sent to an address that did not ask for it."
+        )
+        return render(
+            request,
+            "subscription_done.html",
+            {"title": "Check your inbox", "message": message, "page_title": "Subscribe"},
+        )
+    message = f"{outcome.email} already gets this digest. Use the preferences link at the bottom of any digest to change it."
+    return render(
+        request,
+        "subscription_done.html",
+        {"title": "Already subscribed", "message": message, "page_title": "Subscribe"},
+    )
+
+
+def _bad_link(request: Request, error: TokenError) -> HTMLResponse:
+    message = f"This link cannot be used: {error}. Subscribe again from any page to get a new one."
+    return render(
+        request,
+        "subscription_done.html",
+        {"title": "Link not valid", "message": message, "page_title": "Subscription"},
+        400,
+    )
+
+
+@router.get("/subscriptions/confirm", response_class=HTMLResponse)
+def read_confirm(request: Request, token: Token = "") -> HTMLResponse:
+    service = web(request).digests
+    try:
+        subscription = service.confirm(token)
+    except TokenError as exc:
+        return _bad_link(request, exc)
+    links = service.links(subscription)
+    message = f"{subscription.email} will get the {subscription.frequency} digest."
+    context = {
+        "title": "You are subscribed",
+        "message": message,
+        "preferences": links.preferences,
+        "page_title": "Subscribed",
+    }
+    return render(request, "subscription_done.html", context)
+
+
+@router.get("/subscriptions/unsubscribe", response_class=HTMLResponse)
+def read_unsubscribe(request: Request, token: Token = "") -> HTMLResponse:
+    """A page with a button: mail scanners that open links must not unsubscribe anyone."""
+    try:
+        subscription = web(request).digests.find(token)
+    except TokenError as exc:
+        return _bad_link(request, exc)
+    return render(
+        request,
+        "unsubscribe.html",
+        {"subscription": subscription, "token": token, "page_title": "Unsubscribe"},
+    )
+
+
+@router.post("/subscriptions/unsubscribe", response_class=HTMLResponse)
+def post_unsubscribe(request: Request, token: Token = "") -> HTMLResponse:
+    """The button, and RFC 8058 one-click (`List-Unsubscribe=One-Click` POSTed by the mail client).
+    The signed token is the authority here, so no CSRF token is needed (mail clients send none)."""
+    try:
+        subscription = web(request).digests.unsubscribe(token)
+    except TokenError as exc:
+        return _bad_link(request, exc)
+    message = f"{subscription.email} will get no more {subscription.frequency} digests."
+    return render(
+        request,
+        "subscription_done.html",
+        {"title": "You are unsubscribed", "message": message, "page_title": "Unsubscribed"},
+    )
+
+
+@router.get("/subscriptions/preferences", response_class=HTMLResponse)
+def read_preferences(request: Request, token: Token = "") -> HTMLResponse:
+    try:
+        subscription = web(request).digests.find(token)
+    except TokenError as exc:
+        return _bad_link(request, exc)
+    topics = topics_of(subscription)
+    values = {
+        "email": subscription.email,
+        "frequency": subscription.frequency,
+        "send_hour": str(subscription.send_hour),
+        "timezone": subscription.timezone,
+        "max_papers": str(subscription.max_papers),
+        "categories": ", ".join(topics.categories),
+        "keywords": "\n".join(topics.keywords),
+        "authors": "\n".join(topics.authors),
+        "excluded_keywords": "\n".join(topics.excluded_keywords),
+    }
+    context = {
+        "values": values,
+        "token": token,
+        "status": subscription.status,
+        "error": None,
+        "saved": False,
+        "page_title": "Digest preferences",
+    }
+    return render(request, "preferences.html", context)
+
+
+@router.post(
+    "/subscriptions/preferences",
+    dependencies=[Depends(check_csrf), Depends(rate_limit("write"))],
+    response_model=None,
+)
+def post_preferences(
+    request: Request,
+    token: Token = "",
+    send_hour: Text = "",
+    timezone: Text = "",
+    max_papers: Text = "",
+    categories: Text = "",
+    keywords: Text = "",
+    authors: Text = "",
+    excluded_keywords: Text = "",
+) -> Response:
+    service = web(request).digests
+    try:
+        current = service.find(token)
+        wanted = _request_from_form(
+            current.email,
+            current.frequency,
+            send_hour,
+            timezone,
+            max_papers,
+            categories,
+            keywords,
+            authors,
+            excluded_keywords,
+        )
+        service.update(token, wanted)
+    except TokenError as exc:
+        return _bad_link(request, exc)
+    except SubscriptionError as exc:
+        values = {
+            "email": current.email,
+            "frequency": current.frequency,
+            "send_hour": send_hour,
+            "timezone": timezone,
+            "max_papers": max_papers,
+            "categories": categories,
+            "keywords": keywords,
+            "authors": authors,
+            "excluded_keywords": excluded_keywords,
+        }
+        context = {
+            "values": values,
+            "token": token,
+            "status": current.status,
+            "error": exc,
+            "saved": False,
+            "page_title": "Digest preferences",
+        }
+        return render(request, "preferences.html", context, 400)
+    return RedirectResponse(
+        f"/subscriptions/preferences?{urlencode({'token': token})}&notice=preferences-saved", status_code=303
+    )
+
+
+def _preview_response(html: str) -> Response:
+    return HTMLResponse(
+        html, headers={"Content-Security-Policy": PREVIEW_POLICY, "Cache-Control": "no-store"}
+    )
+
+
+@router.get("/subscriptions/preview")
+def read_preview(request: Request, token: Token = "") -> Response:
+    """Exactly the digest this subscriber would get now (nothing is recorded or sent)."""
+    shared = web(request)
+    try:
+        subscription = shared.digests.find(token)
+    except TokenError as exc:
+        return _bad_link(request, exc)
+    return _preview_response(shared.digests.preview(subscription.id, shared.search().embedder).html)
+
+
+@router.get("/admin/digest/preview")
+def read_admin_preview(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    email: Annotated[str, Query(max_length=320)] = "",
+    frequency: Annotated[str, Query(max_length=10)] = "daily",
+) -> Response:
+    """For operators: the digest a subscriber would get now."""
+    if not viewer.is_admin:
+        return render(
+            request,
+            "error.html",
+            {"title": "Not allowed", "message": "Only an admin can preview digests."},
+            403,
+        )
+    shared = web(request)
+    subscription = shared.digests.by_email(email, frequency)
+    if subscription is None:
+        return render(
+            request,
+            "error.html",
+            {"title": "No such subscription", "message": f"No {frequency} subscription for {email!r}."},
+            404,
+        )
+    return _preview_response(shared.digests.preview(subscription.id, shared.search().embedder).html)

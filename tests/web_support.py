@@ -1,0 +1,69 @@
+"""Helpers for the web tests: an app client on the test database, sign-up, CSRF tokens, fixture data."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from paperboy.community.submissions import Fetcher
+from paperboy.config import Settings
+from paperboy.db.models import User
+from paperboy.ingest.runner import run_ingest
+from paperboy.ingest.sources.hf_daily import HfDailySource
+from paperboy.search.embedder import Embedder
+from paperboy.web.app import create_app
+
+HF_DAILY = "fixtures/hf_daily_papers/daily_papers.json"
+PASSWORD = "correct horse battery"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def make_client(
+    settings: Settings, embedder: Embedder | None = None, fetch_paper: Fetcher | None = None
+) -> TestClient:
+    """A client of a fresh app; server errors come back as responses (500s), never as raised exceptions."""
+    app = create_app(settings, embedder=embedder, fetch_paper=fetch_paper)
+    return TestClient(app, raise_server_exceptions=False, follow_redirects=False)
+
+
+def ingest_hf_daily(sessions: sessionmaker[Session], shared_data: Path) -> None:
+    """The real Hugging Face daily-papers response of 2024-10-25 (29 papers)."""
+    summary = run_ingest(sessions, HfDailySource(str(shared_data / HF_DAILY)))
+    assert summary.rejected == 0
+
+
+def csrf_token(client: TestClient, path: str = "/login") -> str:
+    """The CSRF token a page's forms carry (also sets the CSRF cookie on the client)."""
+    page = client.get(path)
+    match = _CSRF.search(page.text)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1)
+
+
+def sign_up(
+    client: TestClient, username: str = "alice", password: str = PASSWORD, email: str | None = None
+) -> str:
+    """Create an account through the sign-up form (the client is then signed in); returns a CSRF token."""
+    token = csrf_token(client, "/signup")
+    response = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "email": email or f"{username}@example.org",
+            "username": username,
+            "password": password,
+        },
+    )
+    assert response.status_code == 303, response.text
+    return token
+
+
+def make_admin(sessions: sessionmaker[Session], username: str) -> None:
+    with sessions() as session, session.begin():
+        user = session.scalar(select(User).where(User.username == username))
+        assert user is not None
+        user.is_admin = True
