@@ -119,7 +119,7 @@ class SmtpSink:
                         while (data := self.rfile.readline()) not in (b".\r\n", b".\n", b""):
                             lines.append(data[1:] if data.startswith(b"..") else data)
                         message = BytesParser(policy=policy.default).parsebytes(b"".join(lines))
-                        sink.messages.append(message)  # type: ignore[arg-type]
+                        sink.messages.append(message)
                         self.reply("250 queued")
                     elif verb == "QUIT":
                         self.reply("221 bye")
@@ -201,44 +201,56 @@ def _insert_xss_paper(sessions: sessionmaker[Session]) -> None:
 def serve_site(home: Path, shared_data: Path, embedder: Embedder) -> Iterator[Site]:
     """The real app on 127.0.0.1 (SQLite under `home`), its data loaded and indexed, until exit."""
     home.mkdir(parents=True, exist_ok=True)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    with FixtureServer(shared_data / "fixtures") as arxiv, SmtpSink() as mail:
-        settings = Settings(
-            home=home,
-            shared_data=shared_data,
-            base_url=base,
-            http_delay=0,
-            arxiv_api_url=arxiv.api_url,
-            smtp_host="127.0.0.1",
-            smtp_port=mail.port,
-            rate_limit_auth=1000,
-            rate_limit_write=1000,
-        )
-        engine = engine_from_settings(settings)
-        upgrade(engine)
-        sessions = session_factory(engine)
-        ingest_hf_daily(sessions, shared_data)
-        _insert_xss_paper(sessions)
-        Indexer(sessions, settings.home, embedder).run()
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with FixtureServer(shared_data / "fixtures") as arxiv, SmtpSink() as mail:
+            yield from _load_and_serve(home, shared_data, embedder, sock, base, arxiv, mail)
 
-        app = create_app(settings, embedder=embedder, fetch_paper=arxiv_fetcher(settings))
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 30
-            while not server.started:
-                assert thread.is_alive(), "uvicorn stopped during start-up"
-                assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-                time.sleep(0.02)
-            yield Site(base, settings, sessions, arxiv, mail)
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
-            sock.close()
-            engine.dispose()
+
+def _load_and_serve(
+    home: Path,
+    shared_data: Path,
+    embedder: Embedder,
+    sock: socket.socket,
+    base: str,
+    arxiv: FixtureServer,
+    mail: SmtpSink,
+) -> Iterator[Site]:
+    """Migrate, load and index a fresh database, then serve the app on `sock` until the generator closes."""
+    settings = Settings(
+        home=home,
+        shared_data=shared_data,
+        base_url=base,
+        http_delay=0,
+        arxiv_api_url=arxiv.api_url,
+        smtp_host="127.0.0.1",
+        smtp_port=mail.port,
+        rate_limit_auth=1000,
+        rate_limit_write=1000,
+    )
+    engine = engine_from_settings(settings)
+    upgrade(engine)
+    sessions = session_factory(engine)
+    ingest_hf_daily(sessions, shared_data)
+    _insert_xss_paper(sessions)
+    Indexer(sessions, settings.home, embedder).run()
+
+    app = create_app(settings, embedder=embedder, fetch_paper=arxiv_fetcher(settings))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive(), "uvicorn stopped during start-up"
+            assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
+            time.sleep(0.02)
+        yield Site(base, settings, sessions, arxiv, mail)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        engine.dispose()
 
 
 @pytest.fixture(scope="module")

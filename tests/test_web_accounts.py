@@ -4,10 +4,12 @@ route, and rate limits. Every test runs against SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fastapi.routing
 import pytest
@@ -28,6 +30,13 @@ SESSION = "pb_session"
 NEW_PASSWORD = "a different long passphrase"
 LOGIN_FAILED = "That email or username and password do not match an account."
 TOP = "2410.17243"
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (connections are refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def browser(client: TestClient) -> TestClient:
@@ -368,6 +377,9 @@ FORM = {
     "new_password": NEW_PASSWORD,
     "hidden": "true",
     "frequency": "daily",
+    "send_hour": "3",
+    "max_papers": "5",
+    "keywords": "forged topic",
 }
 EXPECTED_FORM_ROUTES = {
     "/papers/{arxiv_id:path}/upvote",
@@ -383,7 +395,11 @@ EXPECTED_FORM_ROUTES = {
     "/account/token",
     "/submit",
     "/subscribe",
+    "/subscriptions/preferences",
 }
+# Authorised by the signed token of an emailed link, not by a CSRF token: mail clients POST RFC 8058
+# one-click unsubscribes without cookies. A forger does not have the signed token.
+SIGNED_LINK_ROUTES = {"/subscriptions/unsubscribe"}
 
 
 @pytest.fixture
@@ -402,7 +418,14 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]
         "votes": select(Vote.user_id, Vote.paper_id),
         "comments": select(Comment.id, Comment.body, Comment.hidden, Comment.deleted, Comment.edited_at),
         "entries": select(DailyEntry.id, DailyEntry.paper_id, DailyEntry.date, DailyEntry.hidden),
-        "subscriptions": select(Subscription.email, Subscription.frequency, Subscription.status),
+        "subscriptions": select(
+            Subscription.email,
+            Subscription.frequency,
+            Subscription.status,
+            Subscription.send_hour,
+            Subscription.max_papers,
+            Subscription.keywords,
+        ),
         "papers": select(Paper.arxiv_id),
     }
     with sessions() as session:
@@ -439,15 +462,22 @@ def test_every_form_route_refuses_requests_without_this_browsers_token(
 ) -> None:
     ingest_hf_daily(sessions, shared_data)
     fetch = arxiv_fetcher(settings.model_copy(update={"arxiv_api_url": arxiv.api_url}))
-    client = make_client(settings, embedder, fetch)
+    client = make_client(settings.model_copy(update={"smtp_port": closed_port()}), embedder, fetch)
     token = sign_up(client, "alice")
     make_admin(sessions, "alice")
     comment = client.post(f"/papers/{TOP}/comments", data={"csrf_token": token, "body": "my comment"})
+    # a pending subscription (its confirmation email cannot be sent here, the request is kept)
+    subscribed = client.post("/subscribe", data={"csrf_token": token, "email": "alice@example.org"})
+    assert comment.status_code == 303 and subscribed.status_code == 503
     with sessions() as session:
         comment_id = session.scalar(select(Comment.id))
         entry_id = session.scalar(select(DailyEntry.id).join(Paper).where(Paper.arxiv_id == TOP))
-    assert comment.status_code == 303 and comment_id and entry_id
+        subscription = session.scalars(select(Subscription)).one()
+        links = client.app.state.web.digests.links(subscription)  # type: ignore[attr-defined]
+    assert comment_id and entry_id
     values = {"arxiv_id": TOP, "comment_id": str(comment_id), "entry_id": str(entry_id)}
+    # the signed link's token goes along, so only the CSRF check can stop the forged request
+    queries = {"/subscriptions/preferences": urlsplit(links.preferences).query}
     other = browser(client)
     other_token = csrf_token(other, "/")
     assert other_token != token
@@ -456,9 +486,11 @@ def test_every_form_route_refuses_requests_without_this_browsers_token(
     before = snapshot(sessions)
 
     routes = form_routes(client)
-    assert set(routes) >= EXPECTED_FORM_ROUTES
+    assert set(routes) >= EXPECTED_FORM_ROUTES | SIGNED_LINK_ROUTES
     for template in routes:
         path = re.sub(r"\{(\w+)(?::\w+)?\}", lambda m: values[m.group(1)], template)
+        if template in queries:
+            path += f"?{queries[template]}"
         attempts = {
             "no token": client.post(path, data=FORM),
             "empty token": client.post(path, data={**FORM, "csrf_token": ""}),
@@ -469,6 +501,11 @@ def test_every_form_route_refuses_requests_without_this_browsers_token(
             "token without its cookie": no_csrf_cookie.post(path, data={**FORM, "csrf_token": token}),
             "json without token": client.post(path, headers={"Accept": "application/json"}),
         }
+        if template in SIGNED_LINK_ROUTES:
+            for name, response in attempts.items():
+                assert response.status_code == 400, (template, name, response.status_code)
+            assert "This link cannot be used" in attempts["no token"].text
+            continue
         for name, response in attempts.items():
             assert response.status_code == 403, (template, name, response.status_code)
         assert "This form has expired or came from another site." in attempts["no token"].text
@@ -479,9 +516,14 @@ def test_every_form_route_refuses_requests_without_this_browsers_token(
     assert signed_in_as(client) == "alice"
     # the same requests with this browser's token do change things (the snapshot would notice)
     assert client.post(f"/papers/{TOP}/upvote", data={**FORM, "csrf_token": token}).status_code == 303
-    assert client.post("/subscribe", data={**FORM, "csrf_token": token}).status_code == 200
+    saved = client.post(
+        f"/subscriptions/preferences?{queries['/subscriptions/preferences']}",
+        data={**FORM, "csrf_token": token},
+    )
+    assert saved.status_code == 303
     after = snapshot(sessions)
-    assert len(after["votes"]) == 1 and after["subscriptions"] == [("forged@example.org", "daily", "pending")]
+    assert len(after["votes"]) == 1
+    assert after["subscriptions"] == [("alice@example.org", "daily", "pending", 3, 5, ["forged topic"])]
 
 
 def test_the_csrf_cookie_is_http_only_and_same_site(client: TestClient) -> None:

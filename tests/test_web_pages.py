@@ -15,12 +15,16 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from html import unescape
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -1022,41 +1026,105 @@ def test_every_page_has_the_subscribe_box(client: TestClient, daily: list[dict[s
         assert "Get trending papers in your email inbox" in page.text
 
 
+class MailSink:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps every message it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(BytesParser(policy=policy.default).parsebytes(envelope.content))  # type: ignore[arg-type]
+        return "250 Message accepted for delivery"
+
+    def __enter__(self) -> MailSink:
+        self._controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._controller.stop()
+
+
+@pytest.fixture
+def mail() -> Iterator[MailSink]:
+    with MailSink() as sink:
+        yield sink
+
+
+def _mail_client(settings: Settings, embedder: MemoizingEmbedder, port: int) -> TestClient:
+    return make_client(settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port}), embedder)
+
+
 def _subscriptions(sessions: sessionmaker[Session]) -> list[tuple[str, str, str]]:
     with sessions() as session:
         rows = session.execute(select(Subscription.email, Subscription.frequency, Subscription.status))
         return sorted((row.email, row.frequency, row.status) for row in rows)
 
 
-def test_subscribing_creates_one_pending_subscription(
-    client: TestClient, sessions: sessionmaker[Session]
+def test_subscribing_creates_one_pending_subscription_and_mails_a_confirmation(
+    settings: Settings, embedder: MemoizingEmbedder, sessions: sessionmaker[Session], mail: MailSink
 ) -> None:
+    client = _mail_client(settings, embedder, mail.port)
     token = csrf_token(client, "/")
+
     first = post(client, "/subscribe", token, email=" Reader@Example.org ", frequency="daily")
+
     assert first.status_code == 200
-    assert "Almost there" in first.text and "<strong>Reader@Example.org</strong>" in first.text
+    assert "Check your inbox" in first.text
+    assert "We sent a confirmation link to Reader@example.org." in first.text
     assert _subscriptions(sessions) == [("Reader@example.org", "daily", "pending")]
+    (message,) = mail.messages
+    assert message["To"] == "Reader@example.org"
+    assert "/subscriptions/confirm?token=" in message.get_body(preferencelist=("plain",)).get_content()
 
     again = post(client, "/subscribe", token, email="Reader@Example.org")
-    assert again.status_code == 200 and "Almost there" in again.text
+    assert again.status_code == 200 and "Check your inbox" in again.text
     assert _subscriptions(sessions) == [("Reader@example.org", "daily", "pending")]
+    assert len(mail.messages) == 2  # asking again resends the link, still one subscription
 
 
 @pytest.mark.parametrize(
-    ("email", "frequency", "message"),
+    ("email", "frequency", "field", "message"),
     [
-        ("not-an-email", "daily", "is not a valid email address"),
-        ("", "daily", "an email address is required"),
-        ("reader@example.org", "hourly", "frequency must be daily or weekly"),
+        ("not-an-email", "daily", "email", "'not-an-email' is not a valid email address"),
+        ("", "daily", "email", "an email address is required"),
+        ("a@b.c <x@evil.example>", "daily", "email", "is not a valid email address"),
+        ("reader@example.org", "hourly", "frequency", "frequency must be daily or weekly, got 'hourly'"),
     ],
 )
 def test_subscribing_refuses_bad_input_with_a_message(
-    client: TestClient, sessions: sessionmaker[Session], email: str, frequency: str, message: str
+    settings: Settings,
+    embedder: MemoizingEmbedder,
+    sessions: sessionmaker[Session],
+    mail: MailSink,
+    email: str,
+    frequency: str,
+    field: str,
+    message: str,
 ) -> None:
+    client = _mail_client(settings, embedder, mail.port)
     refused = post(client, "/subscribe", csrf_token(client, "/"), email=email, frequency=frequency)
     assert refused.status_code == 400
-    assert "Not subscribed" in refused.text and message in refused.text
+    shown = _one(rf'<p class="field-error" id="{field}-error" role="alert">(.*?)</p>', refused.text)
+    assert shown is not None and message in unescape(shown)
     assert _subscriptions(sessions) == []
+    assert mail.messages == []
+
+
+def test_subscribing_when_mail_cannot_be_sent_keeps_the_request(
+    settings: Settings, embedder: MemoizingEmbedder, sessions: sessionmaker[Session]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = _mail_client(settings, embedder, port)
+    response = post(client, "/subscribe", csrf_token(client, "/"), email="reader@example.org")
+    assert response.status_code == 503
+    assert "We could not send the confirmation email just now" in response.text
+    assert _subscriptions(sessions) == [("reader@example.org", "daily", "pending")]
 
 
 # --- security headers, scripts, docs -------------------------------------------------------------

@@ -73,6 +73,10 @@ def _base_message(
     message["Date"] = format_datetime(now.replace(tzinfo=UTC))
     message.set_content(text)
     message.add_alternative(html, subtype="html")
+    # Header lines may be up to 998 characters (RFC 5322). With the default 78, a header with no space to
+    # fold at (List-Unsubscribe's long signed URL) is turned into RFC 2047 encoded-words, which mail clients
+    # do not read as a URL. Set after the parts are encoded, so their bodies keep 76-character lines.
+    message.policy = message.policy.clone(max_line_length=998)
     return message
 
 

@@ -38,7 +38,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 
 def search_router(service: Callable[[], SearchService]) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(tags=["papers"])
 
     @router.get("/api/papers/search")
     def read_search(
