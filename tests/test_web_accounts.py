@@ -1,10 +1,10 @@
-"""Accounts over HTTP (sign-up, sign-in, sign-out, password change, `next` redirects), CSRF on every form
-route, and rate limits. Every test runs against SQLite and PostgreSQL."""
+"""Accounts and security over HTTP: sign-up, sign-in, sign-out, password change and `next` redirects; CSRF
+on every form route; escaping of paper text, names and comments on every page; security headers and
+scripts; rate limits. Every test runs against SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import re
-import socket
 from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
@@ -23,25 +23,26 @@ from http_fixture_server import FixtureServer
 from paperboy.community.submissions import arxiv_fetcher
 from paperboy.config import Settings
 from paperboy.db.models import Comment, DailyEntry, Paper, Subscription, User, UserSession, Vote
+from paperboy.search.indexer import Indexer
 from search_support import MemoizingEmbedder
+from test_web_pages import (
+    DAY,
+    TOP,
+    add_paper,
+    assert_no_active_content,
+    browser,
+    closed_port,
+    comment_id_of,
+    elements,
+    first_match,
+    item_of,
+    post,
+)
 from web_support import PASSWORD, csrf_token, ingest_hf_daily, make_admin, make_client, sign_up
 
 SESSION = "pb_session"
 NEW_PASSWORD = "a different long passphrase"
 LOGIN_FAILED = "That email or username and password do not match an account."
-TOP = "2410.17243"
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (connections are refused at once)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def browser(client: TestClient) -> TestClient:
-    """Another browser (its own cookies) on the same app."""
-    return TestClient(client.app, raise_server_exceptions=False, follow_redirects=False)
 
 
 def login(client: TestClient, name: str, password: str = PASSWORD, **extra: str) -> Any:
@@ -91,6 +92,12 @@ def password_hash(sessions: sessionmaker[Session], username: str) -> str:
 @pytest.fixture
 def client(settings: Settings, embedder: MemoizingEmbedder) -> TestClient:
     return make_client(settings, embedder)
+
+
+@pytest.fixture
+def daily(sessions: sessionmaker[Session], shared_data: Path) -> None:
+    """The real daily list of 2024-10-25."""
+    ingest_hf_daily(sessions, shared_data)
 
 
 # --- sign-up -------------------------------------------------------------------------------------
@@ -534,6 +541,162 @@ def test_the_csrf_cookie_is_http_only_and_same_site(client: TestClient) -> None:
     again = client.get("/signup")
     assert csrf_token(client, "/signup") == csrf_token(client, "/login")
     assert not [h for h in again.headers.get_list("set-cookie") if h.startswith("pb_csrf=")]
+
+
+# --- escaping ------------------------------------------------------------------------------------
+
+XSS_ID = "2410.99001"
+
+
+@pytest.fixture
+def hostile_paper(sessions: sessionmaker[Session]) -> None:
+    add_paper(
+        sessions,
+        XSS_ID,
+        title="Zebrafish <script>alert(1)</script> <img src=x onerror=alert(2)>",
+        abstract='Zebrafish <script>alert(3)</script> <a href="javascript:alert(4)">click</a> '
+        "<img src=x onerror=alert(5)> <svg onload=alert(6)>",
+        authors=("<script>alert(7)</script>", "Eve <img src=x onerror=alert(8)>"),
+        day=DAY,
+        submitter="<script>alert(9)</script>",
+        comments="see javascript:alert(10) and <script>alert(11)</script>",
+        journal_ref='<b onmouseover="alert(12)">J</b>',
+        upvotes=1000,
+    )
+
+
+def _assert_escaped(html: str, shows_payload: bool = True) -> None:
+    assert_no_active_content(html)
+    for raw in ("<script>alert", "<img src=x", "<svg", "<b onmouseover"):
+        assert raw not in html
+    if shows_payload:
+        assert "&lt;script&gt;alert(" in html  # shown as text, not dropped
+
+
+def test_paper_text_is_escaped_on_every_list_and_page(
+    client: TestClient, hostile_paper: None, daily: None
+) -> None:
+    signed = browser(client)
+    sign_up(signed, "eve", email="eve@example.org")
+    for path in ("/", "/papers?date=2024-10-25", "/papers?week=2024-W43", "/trending", f"/papers/{XSS_ID}"):
+        for viewer in (client, signed):
+            page = viewer.get(path)
+            assert page.status_code == 200, path
+            _assert_escaped(page.text)
+            assert (
+                "Zebrafish &lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(2)&gt;"
+                in page.text
+            )
+    item = item_of(client.get("/").text, XSS_ID)
+    assert item.authors == "<script>alert(7)</script>, Eve <img src=x onerror=alert(8)>"
+    assert item.submitter == "<script>alert(9)</script>"
+
+
+def test_comments_and_display_names_are_escaped(client: TestClient, hostile_paper: None) -> None:
+    token = csrf_token(client, "/signup")
+    signed_up = client.post(
+        "/signup",
+        data={
+            "csrf_token": token,
+            "email": "mallory@example.org",
+            "username": "mallory",
+            "display_name": "<img src=x onerror=alert(13)>",
+            "password": "correct horse battery",
+        },
+    )
+    assert signed_up.status_code == 303
+    body = "<script>alert(14)</script> <a href='javascript:alert(15)'>x</a> javascript:alert(16) https://ok.example/a?b=1&c=2"
+    cid = comment_id_of(post(client, f"/papers/{XSS_ID}/comments", token, body=body))
+
+    for path in (f"/papers/{XSS_ID}", f"/papers/{XSS_ID}?edit={cid}", "/account", "/"):
+        page = client.get(path)
+        assert page.status_code == 200
+        _assert_escaped(page.text, shows_payload=path != "/account")
+        assert '<a href="/account" class="who">&lt;img src=x onerror=alert(13)&gt;</a>' in page.text
+    html = client.get(f"/papers/{XSS_ID}").text
+    assert "<strong>&lt;img src=x onerror=alert(13)&gt;</strong>" in html
+    comment = first_match(r'<div class="comment-body">(.*?)</div>', html)
+    assert comment is not None
+    # the only link is the web link, with its & escaped; the javascript: text stays text
+    assert [a["href"] for a in elements(comment, "a")] == ["https://ok.example/a?b=1&c=2"]
+    assert 'rel="nofollow ugc noopener noreferrer"' in comment
+    assert "javascript:alert(16)" in comment
+
+
+def test_search_results_are_escaped_and_highlighted(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    embedder: MemoizingEmbedder,
+    client: TestClient,
+    hostile_paper: None,
+) -> None:
+    Indexer(sessions, settings.home, embedder).run()
+    page = client.get("/search", params={"q": "zebrafish <script>alert(0)</script>"})
+    assert page.status_code == 200
+    _assert_escaped(page.text)
+    result = first_match(r'<li class="result">(.*?)</li>', page.text)
+    assert result is not None
+    assert f'href="/papers/{XSS_ID}"' in result
+    assert "<mark>Zebrafish</mark> &lt;<mark>script</mark>&gt;<mark>alert</mark>(1)" in result
+    assert 'value="zebrafish &lt;script&gt;alert(0)&lt;/script&gt;"' in page.text
+
+
+# --- security headers and scripts -------------------------------------------------------------
+
+HEADER_PATHS = [
+    "/",
+    "/trending",
+    f"/papers/{TOP}",
+    "/login",
+    "/search?q=memory",
+    "/papers?date=nope",
+    "/papers/2501.99999",
+    "/api/daily_papers",
+    "/api/papers/search?q=memory",
+    "/openapi.json",
+    "/docs",
+    "/feeds/daily.atom",
+    "/static/app.css",
+    "/healthz",
+    "/submit",
+]
+
+
+def test_security_headers_on_pages_and_api(client: TestClient, daily: None) -> None:
+    for path in HEADER_PATHS:
+        response = client.get(path)
+        assert response.status_code < 500, path
+        policy = response.headers.get("content-security-policy", "")
+        directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+        assert directives.get("script-src") == ["'self'"], (path, policy)
+        assert directives.get("object-src") == ["'none'"], path
+        assert directives.get("frame-ancestors") == ["'none'"], path
+        assert "'unsafe-inline'" not in directives.get("default-src", []), path
+        assert response.headers.get("x-content-type-options") == "nosniff", path
+        assert response.headers.get("x-frame-options") == "DENY", path
+        assert response.headers.get("referrer-policy") == "strict-origin-when-cross-origin", path
+
+
+def test_pages_have_no_inline_scripts(client: TestClient, daily: None) -> None:
+    token = sign_up(client)
+    cid = comment_id_of(post(client, f"/papers/{TOP}/comments", token, body="hello"))
+    pages = {
+        "/": 200,
+        "/trending": 200,
+        f"/papers/{TOP}": 200,
+        f"/papers/{TOP}?edit={cid}": 200,
+        "/search": 200,
+        "/account": 200,
+        "/submit": 200,
+        "/help": 200,
+        "/docs": 200,
+        "/papers/2501.99999": 404,
+        "/papers?date=nope": 400,
+    }
+    for path, status in pages.items():
+        page = client.get(path)
+        assert page.status_code == status, path
+        assert_no_active_content(page.text)
 
 
 # --- rate limits ---------------------------------------------------------------------------------

@@ -76,13 +76,13 @@ def ids_of(entries: list[dict[str, Any]]) -> list[str]:
 
 
 def expected_trending_ids(fixture: list[dict[str, Any]], gravity: float = 1.5) -> list[str]:
-    """upvotes / (hours since submission + 2) ^ gravity, hours counted up to the newest submission;
+    """upvotes / (hours since submission + 24) ^ gravity, hours counted up to the newest submission;
     ties: newest submission, then arXiv id (computed here from the fixture, not by the app)."""
     submitted = {e["paper"]["id"]: hf_time(e["publishedAt"]) for e in fixture}
     reference = max(submitted.values())
     scores = {
         e["paper"]["id"]: e["paper"]["upvotes"]
-        / (((reference - submitted[e["paper"]["id"]]).total_seconds() / 3600 + 2) ** gravity)
+        / (((reference - submitted[e["paper"]["id"]]).total_seconds() / 3600 + 24) ** gravity)
         for e in fixture
     }
     ids = sorted(scores)
@@ -607,6 +607,7 @@ def test_local_comments_add_to_num_comments(client: TestClient, sessions: sessio
 
     daily_before, details_before = counts()
     assert daily_before == 3  # imported from the Hugging Face response
+    assert details_before == daily_before  # one count, whichever endpoint asks
     with sessions() as session, session.begin():
         user = create_user(session, "kim@example.org", "kim", PASSWORD)
         paper = session.scalar(select(Paper).where(Paper.arxiv_id == "2410.17243"))

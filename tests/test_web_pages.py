@@ -1,9 +1,10 @@
-"""The HTML pages over HTTP: daily lists, trending, paper pages, community actions, submit, subscribe,
-escaping, security headers and the API docs.
+"""The HTML pages over HTTP: daily lists, trending, paper pages, upvotes, comments and moderation, submit,
+the subscribe box, the API docs, and a crawl of every page the home page links.
 
 Every test runs against SQLite and PostgreSQL (the `db_url`-parametrized fixtures) with the real Hugging Face
 daily-papers response of 2024-10-25 where it needs data, and talks to the real app through its HTTP interface.
-Account, CSRF and rate-limit tests live in test_web_accounts.py.
+Accounts, CSRF, rate limits, escaping and security headers are in test_web_accounts.py, which uses
+the page helpers defined here.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from html import unescape
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from html import unescape
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -34,10 +35,9 @@ from paperboy.clock import utcnow
 from paperboy.community.submissions import arxiv_fetcher
 from paperboy.config import Settings
 from paperboy.db.models import Comment, DailyEntry, Paper, Subscription
-from paperboy.db.records import DailyRecord, PaperRecord
+from paperboy.db.records import DailyRecord, DeletedRecord, PaperRecord
 from paperboy.db.repositories.daily import upsert_daily
-from paperboy.db.repositories.papers import upsert_papers
-from paperboy.search.indexer import Indexer
+from paperboy.db.repositories.papers import mark_deleted, upsert_papers
 from search_support import MemoizingEmbedder
 from web_support import HF_DAILY, csrf_token, ingest_hf_daily, make_admin, make_client, sign_up
 
@@ -130,7 +130,7 @@ def _text(fragment: str) -> str:
     return " ".join(unescape(_TAG.sub("", fragment)).split())
 
 
-def _one(pattern: str, text: str) -> str | None:
+def first_match(pattern: str, text: str) -> str | None:
     match = re.search(pattern, text, re.S)
     return match.group(1) if match else None
 
@@ -138,12 +138,12 @@ def _one(pattern: str, text: str) -> str | None:
 def list_items(html: str) -> list[Item]:
     items = []
     for arxiv_id, block in _ITEM.findall(html):
-        title = _one(r'<h3 class="title"><a href="/papers/[^"]+">(.*?)</a></h3>', block)
-        authors = _one(r'<p class="authors">(.*?)</p>', block)
-        upvotes = _one(r'<span class="count"[^>]*>(\d+)</span>', block)
-        comments = _one(r'#comments">(\d+) comments?</a>', block)
+        title = first_match(r'<h3 class="title"><a href="/papers/[^"]+">(.*?)</a></h3>', block)
+        authors = first_match(r'<p class="authors">(.*?)</p>', block)
+        upvotes = first_match(r'<span class="count"[^>]*>(\d+)</span>', block)
+        comments = first_match(r'#comments">(\d+) comments?</a>', block)
         assert title is not None and authors is not None and upvotes and comments, block
-        submitter = _one(r"submitted by <strong>(.*?)</strong>", block)
+        submitter = first_match(r"submitted by <strong>(.*?)</strong>", block)
         items.append(
             Item(
                 arxiv_id,
@@ -152,7 +152,7 @@ def list_items(html: str) -> list[Item]:
                 _text(submitter) if submitter is not None else None,
                 int(upvotes),
                 int(comments),
-                _one(r'title="trending score">score ([\d.]+)</span>', block),
+                first_match(r'title="trending score">score ([\d.]+)</span>', block),
                 block,
             )
         )
@@ -176,9 +176,16 @@ def pager(html: str) -> dict[str, str]:
 
 
 def heading(html: str) -> str:
-    found = _one(r"<h1>(.*?)</h1>", html)
+    found = first_match(r"<h1>(.*?)</h1>", html)
     assert found is not None
     return _text(found)
+
+
+def closed_port() -> int:
+    """A local port nothing listens on (connections are refused at once)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def browser(client: TestClient) -> TestClient:
@@ -236,7 +243,7 @@ def post(client: TestClient, path: str, token: str, **data: str) -> Any:
 
 def comment_id_of(response: Any) -> int:
     assert response.status_code == 303, response.text
-    found = _one(r"#comment-(\d+)$", response.headers["location"])
+    found = first_match(r"#comment-(\d+)$", response.headers["location"])
     assert found is not None, response.headers["location"]
     return int(found)
 
@@ -361,9 +368,8 @@ def test_day_navigation_skips_empty_days_and_empty_days_say_so(
     assert 'href="/submit"' in gap.text
     assert pager(gap.text) == {"prev": "/papers?date=2024-10-20", "next": "/papers?date=2024-10-25"}
 
-    # the week view of that week holds both days' papers, the earlier one with fewer upvotes last
-    week = listed(client.get("/papers?week=2024-W42").text)
-    assert week == ["2410.10001"]  # Oct 20 is the Sunday of ISO week 42
+    # Oct 20 is the Sunday of ISO week 42; the month holds both days, the earlier paper (0 upvotes) last
+    assert listed(client.get("/papers?week=2024-W42").text) == ["2410.10001"]
     assert "2410.10001" not in listed(client.get("/papers?week=2024-W43").text)
     assert listed(client.get("/papers?month=2024-10").text)[-1] == "2410.10001"
 
@@ -414,6 +420,40 @@ def test_bad_period_parameters_are_a_400_page_naming_the_parameter(
     assert 'action="/subscribe"' in page.text  # a full page of the site, not a bare error
 
 
+@pytest.mark.parametrize(
+    ("query", "parameter"),
+    [
+        ("date=0001-01-01", "date"),
+        ("date=9999-12-31", "date"),
+        ("week=0001-W01", "week"),
+        ("month=0001-01", "month"),
+        ("month=9999-12", "month"),
+    ],
+)
+def test_periods_at_the_ends_of_the_calendar_are_a_400_not_a_500(
+    client: TestClient, daily: list[dict[str, Any]], query: str, parameter: str
+) -> None:
+    """The page links the neighbouring periods, which do not exist before year 1 or after 9999."""
+    page = client.get(f"/papers?{query}")
+    assert page.status_code == 400
+    message = first_match(r'<section class="card error-page">\s*<h1>.*?</h1>\s*<p>(.*?)</p>', page.text)
+    assert message is not None and unescape(message).startswith(f"{parameter} ")
+    assert "out of range" in message
+
+
+def test_navigation_skips_days_whose_only_paper_was_withdrawn(
+    client: TestClient, sessions: sessionmaker[Session], daily: list[dict[str, Any]]
+) -> None:
+    add_paper(sessions, "2410.10005", title="Withdrawn Later", day=date(2024, 10, 22))
+    add_paper(sessions, "2410.10006", title="Still Here", day=date(2024, 10, 18))
+    with sessions() as session, session.begin():
+        mark_deleted(session, [DeletedRecord("2410.10005", "test")])
+
+    assert listed(client.get("/papers?date=2024-10-22").text) == []
+    assert pager(client.get("/").text) == {"prev": "/papers?date=2024-10-18"}
+    assert pager(client.get("/papers?date=2024-10-18").text)["next"] == "/papers?date=2024-10-25"
+
+
 def test_papers_without_a_period_redirects_home(client: TestClient) -> None:
     response = client.get("/papers")
     assert response.status_code == 303
@@ -423,16 +463,40 @@ def test_papers_without_a_period_redirects_home(client: TestClient) -> None:
 # --- trending ------------------------------------------------------------------------------------
 
 
-def _trending_order(entries: list[dict[str, Any]], gravity: float) -> list[tuple[str, float]]:
-    """The expected ranking, computed straight from the Hugging Face response."""
-    times = {e["paper"]["id"]: hf_time(e["publishedAt"]) for e in entries}
-    reference = max(times.values())
+FRESH = "2410.10004"
+_FORMULA = re.compile(r"score = upvotes ÷ \(hours since submission \+ (\d+(?:\.\d+)?)\) \^ (\d+(?:\.\d+)?)")
+
+
+def _stated_formula(client: TestClient) -> tuple[float, float]:
+    """The (offset hours, gravity) the trending page's help text states."""
+    page = client.get("/trending")
+    help_text = first_match(r'<p class="help" id="trending-help">(.*?)</p>', page.text)
+    assert help_text is not None
+    match = _FORMULA.search(unescape(help_text))
+    assert match, help_text
+    return float(match.group(1)), float(match.group(2))
+
+
+def _trending_order(
+    entries: list[tuple[str, int, datetime]], offset: float, gravity: float
+) -> list[tuple[str, float]]:
+    """The expected ranking of (arXiv id, upvotes, submitted at) by the stated formula."""
+    reference = max(submitted for _, _, submitted in entries)
     scores = {
-        e["paper"]["id"]: e["paper"]["upvotes"]
-        / ((reference - times[e["paper"]["id"]]).total_seconds() / 3600 + 2) ** gravity
-        for e in entries
+        arxiv_id: upvotes / ((reference - submitted).total_seconds() / 3600 + offset) ** gravity
+        for arxiv_id, upvotes, submitted in entries
     }
     return sorted(scores.items(), key=lambda pair: -pair[1])
+
+
+def _with_fresh_paper(
+    sessions: sessionmaker[Session], daily: list[dict[str, Any]]
+) -> list[tuple[str, int, datetime]]:
+    """The real list plus a paper submitted late that day with fewer upvotes (60) than the top one (64)."""
+    submitted = datetime(2024, 10, 25, 21, 0)
+    add_paper(sessions, FRESH, title="Fresh Paper", day=DAY, upvotes=60, submitted_at=submitted)
+    entries = [(e["paper"]["id"], e["paper"]["upvotes"], hf_time(e["publishedAt"])) for e in daily]
+    return [*entries, (FRESH, 60, submitted)]
 
 
 @pytest.mark.parametrize("gravity", [1.5, 0.5])
@@ -443,6 +507,7 @@ def test_trending_ranks_by_the_decayed_score_and_explains_it(
     daily: list[dict[str, Any]],
     gravity: float,
 ) -> None:
+    entries = _with_fresh_paper(sessions, daily)
     # an old, very popular paper outside the trending window
     add_paper(sessions, "2410.10002", title="Old Favourite", day=date(2024, 10, 10), upvotes=5000)
     client = make_client(settings.model_copy(update={"trending_gravity": gravity}), embedder)
@@ -450,27 +515,29 @@ def test_trending_ranks_by_the_decayed_score_and_explains_it(
     page = client.get("/trending")
 
     assert page.status_code == 200
-    help_text = _one(r'<p class="help" id="trending-help">(.*?)</p>', page.text)
-    assert help_text is not None
-    assert f"score = upvotes ÷ (hours since submission + 2) ^ {gravity:g}" in unescape(help_text)
-    assert "7 days" in help_text
-    expected = _trending_order(daily, gravity)
+    help_text = first_match(r'<p class="help" id="trending-help">(.*?)</p>', page.text)
+    assert help_text is not None and "7 days" in help_text
+    offset, stated_gravity = _stated_formula(client)
+    assert stated_gravity == gravity
+    expected = _trending_order(entries, offset, gravity)
     items = list_items(page.text)
     assert [item.arxiv_id for item in items] == [arxiv_id for arxiv_id, _ in expected]
     assert [item.score for item in items] == [f"{score:.3f}" for _, score in expected]
     assert "2410.10002" not in [item.arxiv_id for item in items]
-    if gravity == 1.5:
-        # a late submission with 3 upvotes beats the day's most upvoted paper (64, submitted 20 hours earlier)
-        assert (items[0].arxiv_id, items[0].upvotes) == ("2410.18194", 3)
-        assert [item.arxiv_id for item in items].index(TOP) > 0
-    else:
-        assert items[0].arxiv_id == TOP
+    # the decay at work: the fresh paper outranks the day's most upvoted one, which it trails on upvotes
+    ranked = [item.arxiv_id for item in items]
+    assert ranked.index(FRESH) < ranked.index(TOP)
+    assert listed(client.get("/").text)[:2] == [TOP, FRESH]
 
 
-def test_trending_sort_of_a_day_uses_the_same_score(client: TestClient, daily: list[dict[str, Any]]) -> None:
+def test_trending_sort_of_a_day_uses_the_same_score(
+    client: TestClient, sessions: sessionmaker[Session], daily: list[dict[str, Any]]
+) -> None:
+    entries = _with_fresh_paper(sessions, daily)
+    offset, gravity = _stated_formula(client)
     page = client.get("/papers?date=2024-10-25&sort=trending")
     assert page.status_code == 200
-    assert listed(page.text) == [arxiv_id for arxiv_id, _ in _trending_order(daily, 1.5)]
+    assert listed(page.text) == [arxiv_id for arxiv_id, _ in _trending_order(entries, offset, gravity)]
 
 
 # --- paper page ----------------------------------------------------------------------------------
@@ -485,10 +552,10 @@ def test_paper_page_shows_the_paper_links_upvote_and_discussion(
     assert page.status_code == 200
     html = page.text
     assert heading(html) == " ".join(entry["title"].split())
-    authors = _one(r'<p class="authors">(.*?)</p>', html)
+    authors = first_match(r'<p class="authors">(.*?)</p>', html)
     assert authors is not None
     assert _text(authors) == ", ".join(a["name"] for a in entry["paper"]["authors"] if not a["hidden"])
-    abstract = _one(r'<section class="abstract-full".*?<p>(.*?)</p>', html)
+    abstract = first_match(r'<section class="abstract-full".*?<p>(.*?)</p>', html)
     assert abstract is not None and _text(abstract) == " ".join(entry["paper"]["summary"].split())
     hrefs = [attrs.get("href") for attrs in elements(html, "a")]
     assert f"https://arxiv.org/abs/{ADEM_VL}" in hrefs
@@ -532,7 +599,9 @@ def test_math_in_titles_and_abstracts_renders_as_mathml_and_never_as_script(
         html = client.get(path).text
         assert_no_active_content(html)
         assert "<script>alert" not in html and "<img src=x" not in html
-        assert '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>α</mi>' in html
+        assert (
+            '<math xmlns="http://www.w3.org/1998/Math/MathML" display="inline"><mrow><mi>\u03b1</mi>' in html
+        )
     page = client.get("/papers/2410.20001").text
     assert "<msup><mi>n</mi><mn>2</mn></msup>" in page
     assert "It costs $5 and $6 dollars." in page  # dollar amounts are not math
@@ -549,104 +618,6 @@ def test_unknown_paper_is_a_404_page_offering_to_submit_it(client: TestClient) -
     assert hostile.status_code == 404
     assert_no_active_content(hostile.text)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in hostile.text
-
-
-# --- escaping ------------------------------------------------------------------------------------
-
-XSS_ID = "2410.99001"
-
-
-@pytest.fixture
-def hostile_paper(sessions: sessionmaker[Session]) -> None:
-    add_paper(
-        sessions,
-        XSS_ID,
-        title="Zebrafish <script>alert(1)</script> <img src=x onerror=alert(2)>",
-        abstract='Zebrafish <script>alert(3)</script> <a href="javascript:alert(4)">click</a> '
-        "<img src=x onerror=alert(5)> <svg onload=alert(6)>",
-        authors=("<script>alert(7)</script>", "Eve <img src=x onerror=alert(8)>"),
-        day=DAY,
-        submitter="<script>alert(9)</script>",
-        comments="see javascript:alert(10) and <script>alert(11)</script>",
-        journal_ref='<b onmouseover="alert(12)">J</b>',
-        upvotes=1000,
-    )
-
-
-def _assert_escaped(html: str, shows_payload: bool = True) -> None:
-    assert_no_active_content(html)
-    for raw in ("<script>alert", "<img src=x", "<svg", "<b onmouseover"):
-        assert raw not in html
-    if shows_payload:
-        assert "&lt;script&gt;alert(" in html  # shown as text, not dropped
-
-
-def test_paper_text_is_escaped_on_every_list_and_page(
-    client: TestClient, hostile_paper: None, daily: list[dict[str, Any]]
-) -> None:
-    signed = browser(client)
-    sign_up(signed, "eve", email="eve@example.org")
-    for path in ("/", "/papers?date=2024-10-25", "/papers?week=2024-W43", "/trending", f"/papers/{XSS_ID}"):
-        for viewer in (client, signed):
-            page = viewer.get(path)
-            assert page.status_code == 200, path
-            _assert_escaped(page.text)
-            assert (
-                "Zebrafish &lt;script&gt;alert(1)&lt;/script&gt; &lt;img src=x onerror=alert(2)&gt;"
-                in page.text
-            )
-    item = item_of(client.get("/").text, XSS_ID)
-    assert item.authors == "<script>alert(7)</script>, Eve <img src=x onerror=alert(8)>"
-    assert item.submitter == "<script>alert(9)</script>"
-
-
-def test_comments_and_display_names_are_escaped(client: TestClient, hostile_paper: None) -> None:
-    token = csrf_token(client, "/signup")
-    signed_up = client.post(
-        "/signup",
-        data={
-            "csrf_token": token,
-            "email": "mallory@example.org",
-            "username": "mallory",
-            "display_name": "<img src=x onerror=alert(13)>",
-            "password": "correct horse battery",
-        },
-    )
-    assert signed_up.status_code == 303
-    body = "<script>alert(14)</script> <a href='javascript:alert(15)'>x</a> javascript:alert(16) https://ok.example/a?b=1&c=2"
-    cid = comment_id_of(post(client, f"/papers/{XSS_ID}/comments", token, body=body))
-
-    for path in (f"/papers/{XSS_ID}", f"/papers/{XSS_ID}?edit={cid}", "/account", "/"):
-        page = client.get(path)
-        assert page.status_code == 200
-        _assert_escaped(page.text, shows_payload=path != "/account")
-        assert '<a href="/account" class="who">&lt;img src=x onerror=alert(13)&gt;</a>' in page.text
-    html = client.get(f"/papers/{XSS_ID}").text
-    assert "<strong>&lt;img src=x onerror=alert(13)&gt;</strong>" in html
-    comment = _one(r'<div class="comment-body">(.*?)</div>', html)
-    assert comment is not None
-    # the only link is the web link, with its & escaped; the javascript: text stays text
-    assert [a["href"] for a in elements(comment, "a")] == ["https://ok.example/a?b=1&c=2"]
-    assert 'rel="nofollow ugc noopener noreferrer"' in comment
-    assert "javascript:alert(16)" in comment
-
-
-def test_search_results_are_escaped_and_highlighted(
-    settings: Settings,
-    sessions: sessionmaker[Session],
-    embedder: MemoizingEmbedder,
-    client: TestClient,
-    hostile_paper: None,
-) -> None:
-    Indexer(sessions, settings.home, embedder).run()
-    page = client.get("/search", params={"q": "zebrafish <script>alert(0)</script>"})
-    assert page.status_code == 200
-    _assert_escaped(page.text)
-    result = _one(r'<li class="result">(.*?)</li>', page.text)
-    assert result is not None
-    assert f'href="/papers/{XSS_ID}"' in result
-    assert "<mark>Zebrafish</mark> &lt;<mark>script</mark>&gt;<mark>alert</mark>(1)" in result
-    assert 'value="zebrafish &lt;script&gt;alert(0)&lt;/script&gt;"' in page.text
 
 
 # --- upvotes -------------------------------------------------------------------------------------
@@ -678,7 +649,12 @@ def test_upvote_toggles_on_top_of_imported_upvotes(client: TestClient, daily: li
     referred = client.post(
         f"/papers/{TOP}/upvote", data={"csrf_token": token}, headers={"Referer": "http://testserver/trending"}
     )
-    assert referred.status_code == 303 and referred.headers["location"] == "http://testserver/trending"
+    assert referred.status_code == 303 and referred.headers["location"] == "/trending"
+    # ... but never to another site
+    elsewhere = client.post(
+        f"/papers/{TOP}/upvote", data={"csrf_token": token}, headers={"Referer": "https://evil.example/x"}
+    )
+    assert elsewhere.status_code == 303 and elsewhere.headers["location"] == f"/papers/{TOP}"
 
 
 def test_one_vote_per_user(client: TestClient, daily: list[dict[str, Any]]) -> None:
@@ -830,7 +806,9 @@ def test_admin_hides_a_comment_and_others_cannot(
         assert "Buy cheap watches" not in page and f'id="comment-{cid}"' not in page
     assert item_of(anonymous.get("/").text, TOP).comments == 3
     admin_page = admin_client.get(f"/papers/{TOP}").text
-    block = _one(rf'<article class="comment hidden-comment" id="comment-{cid}">(.*?)</article>', admin_page)
+    block = first_match(
+        rf'<article class="comment hidden-comment" id="comment-{cid}">(.*?)</article>', admin_page
+    )
     assert block is not None
     assert "Buy cheap watches" in block and "hidden by a moderator" in block and ">Unhide</button>" in block
 
@@ -986,10 +964,7 @@ def test_submit_refuses_what_is_not_an_arxiv_paper(
 def test_submit_when_arxiv_is_unreachable_saves_nothing(
     settings: Settings, embedder: MemoizingEmbedder, sessions: sessionmaker[Session]
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = _submit_client(settings, embedder, f"http://127.0.0.1:{port}/api/query")
+    client = _submit_client(settings, embedder, f"http://127.0.0.1:{closed_port()}/api/query")
     token = sign_up(client)
 
     refused = post(client, "/submit", token, paper="1605.08386")
@@ -1031,9 +1006,7 @@ class MailSink:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = closed_port()  # free until the server binds it
         self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -1108,7 +1081,7 @@ def test_subscribing_refuses_bad_input_with_a_message(
     client = _mail_client(settings, embedder, mail.port)
     refused = post(client, "/subscribe", csrf_token(client, "/"), email=email, frequency=frequency)
     assert refused.status_code == 400
-    shown = _one(rf'<p class="field-error" id="{field}-error" role="alert">(.*?)</p>', refused.text)
+    shown = first_match(rf'<p class="field-error" id="{field}-error" role="alert">(.*?)</p>', refused.text)
     assert shown is not None and message in unescape(shown)
     assert _subscriptions(sessions) == []
     assert mail.messages == []
@@ -1117,72 +1090,14 @@ def test_subscribing_refuses_bad_input_with_a_message(
 def test_subscribing_when_mail_cannot_be_sent_keeps_the_request(
     settings: Settings, embedder: MemoizingEmbedder, sessions: sessionmaker[Session]
 ) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    client = _mail_client(settings, embedder, port)
+    client = _mail_client(settings, embedder, closed_port())
     response = post(client, "/subscribe", csrf_token(client, "/"), email="reader@example.org")
     assert response.status_code == 503
     assert "We could not send the confirmation email just now" in response.text
     assert _subscriptions(sessions) == [("reader@example.org", "daily", "pending")]
 
 
-# --- security headers, scripts, docs -------------------------------------------------------------
-
-HEADER_PATHS = [
-    "/",
-    "/trending",
-    f"/papers/{TOP}",
-    "/login",
-    "/search?q=memory",
-    "/papers?date=nope",
-    "/papers/2501.99999",
-    "/api/daily_papers",
-    "/api/papers/search?q=memory",
-    "/openapi.json",
-    "/docs",
-    "/feeds/daily.atom",
-    "/static/app.css",
-    "/healthz",
-    "/submit",
-]
-
-
-def test_security_headers_on_pages_and_api(client: TestClient, daily: list[dict[str, Any]]) -> None:
-    for path in HEADER_PATHS:
-        response = client.get(path)
-        assert response.status_code < 500, path
-        policy = response.headers.get("content-security-policy", "")
-        directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
-        assert directives.get("script-src") == ["'self'"], (path, policy)
-        assert directives.get("object-src") == ["'none'"], path
-        assert directives.get("frame-ancestors") == ["'none'"], path
-        assert "'unsafe-inline'" not in directives.get("default-src", []), path
-        assert response.headers.get("x-content-type-options") == "nosniff", path
-        assert response.headers.get("x-frame-options") == "DENY", path
-        assert response.headers.get("referrer-policy") == "strict-origin-when-cross-origin", path
-
-
-def test_pages_have_no_inline_scripts(client: TestClient, daily: list[dict[str, Any]]) -> None:
-    token = sign_up(client)
-    cid = comment_id_of(post(client, f"/papers/{TOP}/comments", token, body="hello"))
-    pages = {
-        "/": 200,
-        "/trending": 200,
-        f"/papers/{TOP}": 200,
-        f"/papers/{TOP}?edit={cid}": 200,
-        "/search": 200,
-        "/account": 200,
-        "/submit": 200,
-        "/help": 200,
-        "/docs": 200,
-        "/papers/2501.99999": 404,
-        "/papers?date=nope": 400,
-    }
-    for path, status in pages.items():
-        page = client.get(path)
-        assert page.status_code == status, path
-        assert_no_active_content(page.text)
+# --- API docs ----------------------------------------------------------------------------------
 
 
 def test_docs_use_local_swagger_ui_assets(client: TestClient) -> None:

@@ -16,6 +16,14 @@ from paperboy.digest.service import DigestService
 from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics
 from paperboy.search.factory import make_embedder
 
+# The options of `subscribe` named as typed (the checks name the fields, some of them plural).
+_OPTIONS = {
+    "categories": "--category",
+    "keywords": "--keyword",
+    "authors": "--author",
+    "excluded_keywords": "--exclude",
+}
+
 digest_app = typer.Typer(help="Send and preview email digests.", no_args_is_help=True)
 
 
@@ -54,7 +62,11 @@ def subscribe_command(
             return
         outcome = service.request(request)
     except SubscriptionError as exc:
-        fail(f"--{exc.field.replace('_', '-')}: {exc}" if exc.field != "email" else str(exc))
+        fail(
+            f"{_OPTIONS.get(exc.field, '--' + exc.field.replace('_', '-'))}: {exc}"
+            if exc.field != "email"
+            else str(exc)
+        )
     except DeliveryError as exc:
         fail(f"the subscription is saved but the confirmation email could not be sent: {exc}")
     if outcome.needs_confirmation:

@@ -98,7 +98,8 @@ class DigestComposer:
             .order_by(Paper.id.desc())
         )
         papers = list(session.scalars(query.limit(20_000)))
-        vectors = load_embeddings(session, embedder.signature, [p.id for p in papers]) if embedder else {}
+        # Stored by the indexer under the model's name (Indexer._vectors_for), not its signature.
+        vectors = load_embeddings(session, embedder.name, [p.id for p in papers]) if embedder else {}
         self.candidates = [
             _Candidate(
                 p, text_stems(f"{p.title} {p.abstract}"), vectors[p.id][1] if p.id in vectors else None
@@ -129,13 +130,18 @@ class DigestComposer:
 
         for_you = self._for_you(topics, allowed) if not topics.empty else []
         trending_share = limit if not for_you else max(limit - len(for_you), math.ceil(limit / 2))
-        trending = [
+        pool = [
             _digest_paper(item.paper, item.upvotes, f"{item.upvotes} upvotes")
             for item in self.trending
             if allowed(item.paper)
-        ][:trending_share]
+        ]
+        trending = pool[:trending_share]
         chosen = {p.paper_id for p in trending}
         for_you = [p for p in for_you if p.paper_id not in chosen][: limit - len(trending)]
+        # "For you" papers that also trend are shown once (as trending): fill the slots they leave.
+        mine = {p.paper_id for p in for_you}
+        room = limit - len(trending) - len(for_you)
+        trending += [p for p in pool[trending_share:] if p.paper_id not in mine][: max(room, 0)]
         return DigestContent(tuple(trending), tuple(for_you))
 
     def _for_you(self, topics: Topics, allowed: Callable[[Paper, frozenset[str]], bool]) -> list[DigestPaper]:

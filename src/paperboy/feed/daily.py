@@ -126,7 +126,8 @@ def latest_date(session: Session) -> date | None:
 
 def neighbour_dates(session: Session, period: Period) -> tuple[date | None, date | None]:
     """The nearest dates with entries before and after the period (to skip empty days when browsing)."""
-    visible = (DailyEntry.hidden.is_(False),)
-    before = session.scalar(select(func.max(DailyEntry.date)).where(DailyEntry.date < period.start, *visible))
-    after = session.scalar(select(func.min(DailyEntry.date)).where(DailyEntry.date > period.end, *visible))
+    visible = (DailyEntry.hidden.is_(False), Paper.withdrawn.is_(False))  # what the lists show
+    dates = select(DailyEntry.date).join(Paper, Paper.id == DailyEntry.paper_id).where(*visible).subquery()
+    before = session.scalar(select(func.max(dates.c.date)).where(dates.c.date < period.start))
+    after = session.scalar(select(func.min(dates.c.date)).where(dates.c.date > period.end))
     return before, after

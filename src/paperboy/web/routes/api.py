@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paperboy.accounts.users import user_for_api_token
@@ -21,7 +21,7 @@ from paperboy.community.comments import comment_counts
 from paperboy.community.submissions import ArxivUnavailable, SubmissionError, submit_paper
 from paperboy.community.votes import paper_upvotes, set_vote
 from paperboy.db.engine import transaction
-from paperboy.db.models import Paper, User
+from paperboy.db.models import DailyEntry, Paper, User
 from paperboy.db.repositories.papers import get_paper, upvote_counts
 from paperboy.digest.mailer import DeliveryError
 from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics
@@ -168,7 +168,10 @@ def read_paper(request: Request, arxiv_id: Annotated[str, Path(max_length=100)])
     with web(request).sessions() as session:
         paper = _paper_or_404(session, arxiv_id)
         upvotes = paper_upvotes(session, paper)
-        comments = comment_counts(session, [paper.id]).get(paper.id, 0)
+        imported = session.scalar(
+            select(func.max(DailyEntry.num_comments_imported)).where(DailyEntry.paper_id == paper.id)
+        )
+        comments = (imported or 0) + comment_counts(session, [paper.id]).get(paper.id, 0)
         return JSONResponse(paper_details_json(paper, upvotes, comments, base_url(request)))
 
 

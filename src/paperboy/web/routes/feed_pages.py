@@ -59,6 +59,17 @@ def _period_page(request: Request, period: Period, sort: str) -> HTMLResponse:
     )
 
 
+def _check_linkable(period: Period) -> None:
+    """The page links the periods around this one: at the ends of the calendar (years 1 and 9999) they
+    do not exist, and the page is a 400 naming the parameter instead of a 500."""
+    try:
+        period.shifted(-1), period.shifted(1), Period.week_of(period.start), Period.month_of(period.start)
+    except (OverflowError, ValueError):
+        raise PeriodError(
+            period.parameter, f"{period.parameter} {period.key} is out of range (years 1 to 9999)"
+        ) from None
+
+
 @router.get("/", response_class=HTMLResponse)
 def read_home(request: Request) -> HTMLResponse:
     """Today's list: the newest day that has entries."""
@@ -77,6 +88,8 @@ def read_period(
 ) -> HTMLResponse | RedirectResponse:
     try:
         period = parse_period(date_, week, month)
+        if period is not None:
+            _check_linkable(period)
     except PeriodError as exc:
         return render(request, "error.html", {"title": "Not a valid date", "message": str(exc)}, 400)
     if period is None:

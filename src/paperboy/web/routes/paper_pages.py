@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -24,7 +25,16 @@ from paperboy.db.engine import transaction
 from paperboy.db.models import Comment, DailyEntry, Paper, User
 from paperboy.db.repositories.papers import get_paper
 from paperboy.search.service import Hit
-from paperboy.web.context import Viewer, check_csrf, current_viewer, rate_limit, render, require_viewer, web
+from paperboy.web.context import (
+    Viewer,
+    check_csrf,
+    current_viewer,
+    rate_limit,
+    render,
+    require_viewer,
+    safe_next,
+    web,
+)
 from paperboy.web.render import code_links
 
 router = APIRouter(include_in_schema=False)
@@ -135,7 +145,16 @@ def post_upvote(
         upvotes = paper_upvotes(session, paper)
     if _wants_json(request):
         return JSONResponse({"upvoted": voted, "upvotes": upvotes})
-    return RedirectResponse(request.headers.get("referer") or f"/papers/{arxiv_id}", status_code=303)
+    return RedirectResponse(_same_site_referer(request) or f"/papers/{arxiv_id}", status_code=303)
+
+
+def _same_site_referer(request: Request) -> str | None:
+    """The page the vote came from, when it is on this site (never a redirect to another one)."""
+    referer = urlsplit(request.headers.get("referer", ""))
+    if referer.netloc != request.url.netloc:
+        return None
+    target = referer.path + (f"?{referer.query}" if referer.query else "")
+    return safe_next(target) if target else None
 
 
 def _comment_error(request: Request, arxiv_id: str, message: str) -> HTMLResponse:
