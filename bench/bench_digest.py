@@ -239,7 +239,8 @@ def main() -> None:
         shown = list(sys.argv[1:])
         if args.database_url:  # never write a password into the docs
             shown = [a.replace(args.database_url, "<database url>") for a in shown]
-        record(results, ".venv/bin/python " + "/".join(Path(sys.argv[0]).parts[-2:]) + " " + " ".join(shown))
+        command = ".venv/bin/python " + "/".join(Path(sys.argv[0]).parts[-2:]) + " " + " ".join(shown)
+        record(results, command.rstrip())
 
 
 if __name__ == "__main__":

@@ -1047,15 +1047,15 @@ def test_subscribing_creates_one_pending_subscription_and_mails_a_confirmation(
 
     assert first.status_code == 200
     assert "Check your inbox" in first.text
-    assert "We sent a confirmation link to Reader@example.org." in first.text
-    assert _subscriptions(sessions) == [("Reader@example.org", "daily", "pending")]
+    assert "We sent a confirmation link to reader@example.org." in first.text
+    assert _subscriptions(sessions) == [("reader@example.org", "daily", "pending")]
     (message,) = mail.messages
-    assert message["To"] == "Reader@example.org"
+    assert message["To"] == "reader@example.org"
     assert "/subscriptions/confirm?token=" in message.get_body(preferencelist=("plain",)).get_content()
 
     again = post(client, "/subscribe", token, email="Reader@Example.org")
     assert again.status_code == 200 and "Check your inbox" in again.text
-    assert _subscriptions(sessions) == [("Reader@example.org", "daily", "pending")]
+    assert _subscriptions(sessions) == [("reader@example.org", "daily", "pending")]
     assert len(mail.messages) == 2  # asking again resends the link, still one subscription
 
 

@@ -70,7 +70,10 @@ class Mailer:
         except smtplib.SMTPRecipientsRefused as exc:
             self.close()
             codes = [code for code, _ in exc.recipients.values()]
-            detail = "; ".join(f"{addr}: {code} {text!r}" for addr, (code, text) in exc.recipients.items())
+            detail = "; ".join(
+                f"{addr}: {code} {text.decode('utf-8', 'replace') if isinstance(text, bytes) else text}"
+                for addr, (code, text) in exc.recipients.items()
+            )
             raise DeliveryError(
                 f"recipient refused: {detail}", permanent=all(c >= 500 for c in codes)
             ) from None

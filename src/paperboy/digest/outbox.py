@@ -195,48 +195,60 @@ class DigestSender:
         summary: DigestSummary,
         dry_run: bool,
     ) -> None:
+        """Finish what earlier runs claimed for this subscriber, then send the current period once."""
         with self.sessions() as session:
             subscription = session.get(Subscription, subscription_id)
             assert subscription is not None
             period = due_period(subscription, self.now)
-            existing = session.scalar(
-                select(Delivery).where(Delivery.subscription_id == subscription_id, Delivery.period == period)
+            deliveries = list(
+                session.scalars(
+                    select(Delivery)
+                    .where(Delivery.subscription_id == subscription_id)
+                    .where((Delivery.status == "claimed") | (Delivery.period == period))
+                    .order_by(Delivery.claimed_at, Delivery.id)
+                )
             )
-            if existing is not None and existing.status != "claimed":
-                summary.skipped_done += 1
-                return
-            if existing is not None and existing.next_attempt_at and existing.next_attempt_at > self.now:
-                summary.deferred += 1
-                return
-            if existing is None:
-                content = composer.compose(session, subscription)
-            else:
-                content = stored_content(session, existing.chosen or {})
-        if dry_run:
-            if content.empty:
-                summary.skipped_empty += 1
-            else:
+            unfinished = [d for d in deliveries if d.status == "claimed"]
+            resumable = [
+                (d.id, d.period, stored_content(session, d.chosen or {}))
+                for d in unfinished
+                if d.next_attempt_at is None or d.next_attempt_at <= self.now
+            ]
+        summary.deferred += len(unfinished) - len(resumable)
+        for claimed_id, claimed_period, claimed_content in resumable:
+            if dry_run:
                 summary.sent += 1
-            return
-        delivery_id = (
-            existing.id if existing is not None else self._claim(subscription_id, period, content, summary)
-        )
-        if delivery_id is None:
-            return
-        if existing is not None:
+                continue
             summary.resumed += 1
-        self._send(delivery_id, period, content, mailer, summary)
+            self._send(claimed_id, claimed_period, claimed_content, mailer, summary)
+        if any(d.period == period for d in deliveries):
+            if not any(d.period == period and d.status == "claimed" for d in deliveries):
+                summary.skipped_done += 1
+            return
+        with self.sessions() as session:
+            subscription = session.get(Subscription, subscription_id)
+            assert subscription is not None
+            content = composer.compose(session, subscription)
+        if content.empty:  # nothing is recorded: a later run of the same period may find papers
+            summary.skipped_empty += 1
+            return
+        if dry_run:
+            summary.sent += 1
+            return
+        delivery_id = self._claim(subscription_id, period, content, summary)
+        if delivery_id is not None:
+            self._send(delivery_id, period, content, mailer, summary)
 
     def _claim(
         self, subscription_id: int, period: str, content: DigestContent, summary: DigestSummary
     ) -> int | None:
-        """Write the delivery row (committed) before sending; None when there is nothing to send."""
+        """Write the delivery row (committed) before sending; None when another sender claimed it."""
         try:
             with transaction(self.sessions) as session:
                 delivery = Delivery(
                     subscription_id=subscription_id,
                     period=period,
-                    status="skipped" if content.empty else "claimed",
+                    status="claimed",
                     attempts=0,
                     claimed_at=self.now,
                     chosen=content.chosen(),
@@ -244,14 +256,10 @@ class DigestSender:
                 session.add(delivery)
                 session.flush()
                 delivery.message_id = delivery_message_id(self.settings, delivery.id, period)
-                delivery_id = delivery.id
-        except IntegrityError:  # another sender claimed it first
+                return delivery.id
+        except IntegrityError:
             summary.skipped_done += 1
             return None
-        if content.empty:
-            summary.skipped_empty += 1
-            return None
-        return delivery_id
 
     def _send(
         self, delivery_id: int, period: str, content: DigestContent, mailer: Mailer, summary: DigestSummary

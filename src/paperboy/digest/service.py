@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from paperboy.addresses import AddressError
 from paperboy.clock import utcnow
 from paperboy.config import Settings
 from paperboy.db.engine import transaction
@@ -24,10 +25,19 @@ from paperboy.digest.subscriptions import (
     check_request,
     confirm,
     subscribe,
+    subscription_address,
     unsubscribe,
 )
 from paperboy.search.embedder import Embedder
 from paperboy.signing import Signer, TokenError, load_secret_key
+
+
+def _stored_form(email: str) -> str:
+    """An address as subscriptions store it, so `Alice@Example.org` finds it."""
+    try:
+        return subscription_address(email)
+    except AddressError:
+        return email.strip()
 
 
 @dataclass(frozen=True)
@@ -78,7 +88,7 @@ class DigestService:
     def unsubscribe_address(self, email: str, frequency: str | None = None) -> int:
         with transaction(self.sessions) as session:
             query = select(Subscription).where(
-                Subscription.email == email.strip(), Subscription.status != "unsubscribed"
+                Subscription.email == _stored_form(email), Subscription.status != "unsubscribed"
             )
             if frequency:
                 query = query.where(Subscription.frequency == frequency)
@@ -158,7 +168,7 @@ class DigestService:
 
     def by_email(self, email: str, frequency: str | None = None) -> Subscription | None:
         with self.sessions() as session:
-            query = select(Subscription).where(Subscription.email == email.strip())
+            query = select(Subscription).where(Subscription.email == _stored_form(email))
             if frequency:
                 query = query.where(Subscription.frequency == frequency)
             return session.scalars(query.order_by(Subscription.id)).first()

@@ -95,10 +95,16 @@ def check_topics(topics: Topics) -> Topics:
     )
 
 
+def subscription_address(email: str) -> str:
+    """How subscriptions store an address: checked and lower-cased whole, so `Ann@X.org` and `ann@x.org`
+    are one subscriber (mail systems treat them alike, whatever RFC 5321 allows)."""
+    return normalize_email(email).lower()
+
+
 def check_request(request: SubscriptionRequest) -> SubscriptionRequest:
     """The request normalized, or SubscriptionError naming the first bad field."""
     try:
-        address = normalize_email(request.email)
+        address = subscription_address(request.email)
     except AddressError as exc:
         raise SubscriptionError("email", str(exc)) from None
     if request.frequency not in FREQUENCIES:

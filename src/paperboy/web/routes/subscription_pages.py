@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
 
 from paperboy.digest.mailer import DeliveryError
 from paperboy.digest.subscriptions import (
@@ -22,7 +23,6 @@ from paperboy.signing import TokenError
 from paperboy.web.context import Viewer, check_csrf, current_viewer, rate_limit, render, require_viewer, web
 
 router = APIRouter(include_in_schema=False)
-Text = Annotated[str, Form(max_length=4000)]
 Token = Annotated[str, Query(max_length=1000)]
 PREVIEW_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -38,27 +38,36 @@ def _int(value: str, default: int) -> int:
     return int(value) if value.strip().lstrip("-").isdigit() else default
 
 
-def _request_from_form(
-    email: str,
-    frequency: str,
-    send_hour: str,
-    timezone: str,
-    max_papers: str,
-    categories: str,
-    keywords: str,
-    authors: str,
-    excluded: str,
-) -> SubscriptionRequest:
-    return SubscriptionRequest(
-        email=email,
-        frequency=frequency,
-        send_hour=_int(send_hour, -1) if send_hour.strip() else 7,
-        timezone=timezone.strip() or "UTC",
-        max_papers=_int(max_papers, 0) if max_papers.strip() else 10,
-        topics=Topics(
-            split_list(categories), split_list(keywords), split_list(authors), split_list(excluded)
-        ),
-    )
+class TopicsForm(BaseModel):
+    """The schedule and topic fields shared by the subscribe and preferences forms (kept as typed)."""
+
+    send_hour: str = Field("", max_length=10)
+    timezone: str = Field("", max_length=100)
+    max_papers: str = Field("", max_length=10)
+    categories: str = Field("", max_length=4000)
+    keywords: str = Field("", max_length=4000)
+    authors: str = Field("", max_length=4000)
+    excluded_keywords: str = Field("", max_length=4000)
+
+    def request(self, email: str, frequency: str) -> SubscriptionRequest:
+        return SubscriptionRequest(
+            email=email,
+            frequency=frequency,
+            send_hour=_int(self.send_hour, -1) if self.send_hour.strip() else 7,
+            timezone=self.timezone.strip() or "UTC",
+            max_papers=_int(self.max_papers, 0) if self.max_papers.strip() else 10,
+            topics=Topics(
+                split_list(self.categories),
+                split_list(self.keywords),
+                split_list(self.authors),
+                split_list(self.excluded_keywords),
+            ),
+        )
+
+
+class SubscribeForm(TopicsForm):
+    email: str = Field("", max_length=400)
+    frequency: str = Field("daily", max_length=20)
 
 
 def _form_page(
@@ -82,35 +91,13 @@ def read_subscribe(request: Request, email: Annotated[str, Query(max_length=320)
 @router.post(
     "/subscribe", dependencies=[Depends(check_csrf), Depends(rate_limit("auth"))], response_class=HTMLResponse
 )
-def post_subscribe(
-    request: Request,
-    email: Text = "",
-    frequency: Text = "daily",
-    send_hour: Text = "",
-    timezone: Text = "",
-    max_papers: Text = "",
-    categories: Text = "",
-    keywords: Text = "",
-    authors: Text = "",
-    excluded_keywords: Text = "",
-) -> HTMLResponse:
-    values = {
-        "email": email,
-        "frequency": frequency,
-        "send_hour": send_hour,
-        "timezone": timezone,
-        "max_papers": max_papers,
-        "categories": categories,
-        "keywords": keywords,
-        "authors": authors,
-        "excluded_keywords": excluded_keywords,
-    }
+def post_subscribe(request: Request, form: Annotated[SubscribeForm, Form()]) -> HTMLResponse:
+    values = form.model_dump()
     viewer = current_viewer(request)
-    subscription_request = _request_from_form(
-        email, frequency, send_hour, timezone, max_papers, categories, keywords, authors, excluded_keywords
-    )
     try:
-        outcome = web(request).digests.request(subscription_request, viewer.id if viewer else None)
+        outcome = web(request).digests.request(
+            form.request(form.email, form.frequency), viewer.id if viewer else None
+        )
     except SubscriptionError as exc:
         return _form_page(request, values, exc, 400)
     except DeliveryError:
@@ -231,46 +218,15 @@ def read_preferences(request: Request, token: Token = "") -> HTMLResponse:
     dependencies=[Depends(check_csrf), Depends(rate_limit("write"))],
     response_model=None,
 )
-def post_preferences(
-    request: Request,
-    token: Token = "",
-    send_hour: Text = "",
-    timezone: Text = "",
-    max_papers: Text = "",
-    categories: Text = "",
-    keywords: Text = "",
-    authors: Text = "",
-    excluded_keywords: Text = "",
-) -> Response:
+def post_preferences(request: Request, form: Annotated[TopicsForm, Form()], token: Token = "") -> Response:
     service = web(request).digests
     try:
         current = service.find(token)
-        wanted = _request_from_form(
-            current.email,
-            current.frequency,
-            send_hour,
-            timezone,
-            max_papers,
-            categories,
-            keywords,
-            authors,
-            excluded_keywords,
-        )
-        service.update(token, wanted)
+        service.update(token, form.request(current.email, current.frequency))
     except TokenError as exc:
         return _bad_link(request, exc)
     except SubscriptionError as exc:
-        values = {
-            "email": current.email,
-            "frequency": current.frequency,
-            "send_hour": send_hour,
-            "timezone": timezone,
-            "max_papers": max_papers,
-            "categories": categories,
-            "keywords": keywords,
-            "authors": authors,
-            "excluded_keywords": excluded_keywords,
-        }
+        values = {"email": current.email, "frequency": current.frequency, **form.model_dump()}
         context = {
             "values": values,
             "token": token,
