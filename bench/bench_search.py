@@ -176,6 +176,7 @@ def bench_index(args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {"papers": args.papers}
     if args.reuse and (workdir / "paperboy.db").exists():
         print("reusing the loaded database and index in", workdir)
+        upgrade(engine_from_settings(settings))  # an older run may have left an older schema
     else:
         shutil.rmtree(workdir, ignore_errors=True)
         print(f"loading {args.papers:,} synthetic papers into {workdir} ...", flush=True)
