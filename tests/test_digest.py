@@ -206,7 +206,7 @@ def test_requests_are_normalized() -> None:
             ),
         )
     )
-    assert checked.email == "Alice@example.org", "the domain is lower-cased, the local part kept"
+    assert checked.email == "alice@example.org", "one subscriber per address, whatever its case"
     assert checked.topics.categories == ("cs.LG", "astro-ph.GA")
     assert checked.topics.keywords == ("diffusion",)
 

@@ -53,7 +53,8 @@ class RichProgress:
         if self._progress is None or self._task is None:
             return
         elapsed = max(time.monotonic() - self._started, 1e-6)
-        status = f"{self._records:,} records, {self._records / elapsed:,.0f}/s"
+        noun = "records" if self._unit in ("bytes", "pages", "records") else self._unit
+        status = f"{self._records:,} {noun}, {self._records / elapsed:,.0f}/s"
         if self._rejections:
             status += f", {self._rejections:,} rejected"
         if self._unit == "bytes":
