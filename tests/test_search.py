@@ -44,7 +44,7 @@ def ids(service: SearchService, query: str, **options: object) -> list[str]:
 
 def fresh(service: SearchService) -> SearchService:
     """Skip the once-a-second refresh throttle, as a second later would."""
-    service._checked = 0.0
+    service.backend._checked = 0.0  # type: ignore[union-attr]
     return service
 
 
@@ -52,7 +52,7 @@ def test_every_paper_is_indexed_once_and_the_queue_is_empty(
     indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
 ) -> None:
     indexer, service = indexed
-    store = service.store()
+    store = service.backend.store()
     assert store.lexical.count() == len(corpus)
     assert len(store.vectors) == len(corpus)
     with sessions() as session:
@@ -202,7 +202,7 @@ def test_changed_and_withdrawn_papers_are_reindexed_and_removed(
     assert ids(service, "zymurgical sourdough", mode="lexical") == [changed.arxiv_id]
     assert corpus[6].arxiv_id not in ids(service, corpus[6].title, k=50)
     assert corpus[6].arxiv_id not in ids(service, corpus[6].arxiv_id, k=50)
-    store = service.store()
+    store = service.backend.store()
     assert store.lexical.count() == len(corpus) - 1 and len(store.vectors) == len(corpus) - 1
 
 
@@ -217,12 +217,12 @@ def test_rebuild_reuses_vectors_and_gives_the_same_results(
         'author:"Author 1"',
     ]
     before = {q: ids(service, q, k=20) for q in queries}
-    old_build = service.store().build
+    old_build = service.backend.store().build
     calls = embedder.calls
     summary = indexer.rebuild()
     assert summary.embedded == 0 and summary.reused_vectors == len(corpus) and embedder.calls == calls
     fresh(service)
-    assert service.store().build != old_build and not old_build.exists()
+    assert service.backend.store().build != old_build and not old_build.exists()
     after = {q: ids(service, q, k=20) for q in queries}
     assert after == before
 

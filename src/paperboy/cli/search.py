@@ -17,13 +17,13 @@ from paperboy.db.engine import engine_from_settings, session_factory
 from paperboy.db.migrate import upgrade
 from paperboy.ingest.records import IngestError
 from paperboy.ingest.runner import run_ingest
+from paperboy.search.backend import IndexBusy, Mode
 from paperboy.search.embedder import Embedder, EmbedderUnavailable
 from paperboy.search.evaluation import BeirCorpusSource, evaluate, load_beir
 from paperboy.search.factory import make_embedder, make_indexer, make_search_service
 from paperboy.search.lexical import SearchFilters
 from paperboy.search.query import QueryError
-from paperboy.search.service import MODES, Hit, Mode, SearchRequest
-from paperboy.search.store import IndexBusy
+from paperboy.search.service import MODES, Hit, SearchRequest
 
 eval_app = typer.Typer(help="Measure search quality.", no_args_is_help=True)
 

@@ -16,8 +16,9 @@ from typing import Any
 
 from paperboy.db.records import PaperRecord
 from paperboy.ingest.records import Batch, IngestError, Rejection
+from paperboy.search.backend import Mode
 from paperboy.search.query import QueryError
-from paperboy.search.service import Mode, SearchRequest, SearchService
+from paperboy.search.service import SearchRequest, SearchService
 
 ID_PREFIX = "beir:"
 

@@ -1,8 +1,8 @@
-"""Keeps the search indexes in step with the database: incremental runs from the dirty queue, and full
-rebuilds into a fresh directory that is swapped in atomically.
+"""Keeps the search index in step with the database: incremental runs from the dirty queue, and full
+rebuilds into a fresh index that replaces the live one atomically (whatever the backend).
 
-Crash safety: vectors are stored in the database as soon as they are computed; the indexes are made
-durable (lexical commit, atomic vector save) before the queue entries they cover are acknowledged. A
+Crash safety: vectors are stored in the database as soon as they are computed; the index is made
+durable (the backend's commit) before the queue entries it covers are acknowledged. A
 kill at any point therefore leaves entries queued that the next run processes again, idempotently:
 nothing is lost, nothing is duplicated, and no paper is embedded twice.
 """
@@ -28,8 +28,9 @@ from paperboy.db.repositories.search_docs import (
     paper_ids_after,
 )
 from paperboy.progress import Progress, SilentProgress
+from paperboy.search.backend import IndexWriter, SearchBackend
+from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder, document_text
-from paperboy.search.store import SearchStore, current_build, indexer_lock, new_build_dir, publish_build
 
 BATCH = 256
 FLUSH_EVERY = 20_000
@@ -72,13 +73,16 @@ class Indexer:
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        home: Path,
+        index: SearchBackend | Path,
         embedder: Embedder,
         batch_size: int = BATCH,
         flush_every: int = FLUSH_EVERY,
     ) -> None:
+        """`index` is a backend, or a data dir whose embedded index to keep."""
         self.sessions = sessions
-        self.home = home
+        self.backend: SearchBackend = (
+            EmbeddedBackend(index, embedder.dim) if isinstance(index, Path) else index
+        )
         self.embedder = embedder
         self.batch_size = batch_size
         self.flush_every = flush_every
@@ -107,21 +111,18 @@ class Indexer:
 
     def _apply(
         self,
-        store: SearchStore,
+        writer: IndexWriter,
         paper_ids: Sequence[int],
         papers: dict[int, PaperContent],
         summary: IndexSummary,
-        fresh: bool = False,
     ) -> None:
         live = [papers[pid] for pid in paper_ids if pid in papers and not papers[pid].withdrawn]
         gone = [pid for pid in paper_ids if pid not in papers or papers[pid].withdrawn]
         vectors = self._vectors_for(live, summary)
-        store.lexical.upsert(live, fresh=fresh)
-        keys = [p.paper_id for p in live]
-        if keys:
-            store.vectors.upsert(keys, np.vstack([vectors[k] for k in keys]), fresh=fresh)
-        store.lexical.delete(gone)
-        store.vectors.delete(gone)
+        if live:
+            writer.upsert(live, np.vstack([vectors[p.paper_id] for p in live]))
+        if gone:
+            writer.delete(gone)
         summary.indexed += len(live)
         summary.removed += len(gone)
 
@@ -130,15 +131,14 @@ class Indexer:
         reporter = progress or SilentProgress()
         summary = IndexSummary()
         started = time.monotonic()
-        with indexer_lock(self.home):
+        with self.backend.lock():
             with self.sessions() as session:
                 total = pending_count(session)
-            build = current_build(self.home)
-            if total == 0 and build is not None:  # nothing to do: do not load the index for writing
-                summary.documents = len(SearchStore(build, self.embedder.dim, writable=False).vectors)
+            if total == 0 and self.backend.exists():  # nothing to do: do not open the index for writing
+                summary.documents = self.backend.count()
                 summary.seconds = time.monotonic() - started
                 return summary
-            store = SearchStore.open_current(self.home, self.embedder.dim, writable=True)
+            writer = self.backend.writer()
             reporter.start("index", total, "papers")
             last_flush = time.monotonic()
             after, unacknowledged, since_flush = 0, {}, 0
@@ -149,25 +149,25 @@ class Indexer:
                         papers = paper_contents(session, list(taken))
                     if not taken:
                         break
-                    self._apply(store, list(taken), papers, summary)
+                    self._apply(writer, list(taken), papers, summary)
                     unacknowledged.update(taken)
                     after = max(taken)
                     since_flush += len(taken)
                     reporter.advance(len(taken), len(taken))
                     if since_flush >= self.flush_every or time.monotonic() - last_flush > FLUSH_SECONDS:
-                        self._flush(store, unacknowledged)
+                        self._flush(writer, unacknowledged)
                         unacknowledged, since_flush, last_flush = {}, 0, time.monotonic()
-                self._flush(store, unacknowledged)
+                self._flush(writer, unacknowledged)
             finally:
                 reporter.finish()
-            summary.documents = len(store.vectors)
+            summary.documents = writer.count()
         with self.sessions() as session:
             summary.pending = pending_count(session)
         summary.seconds = time.monotonic() - started
         return summary
 
-    def _flush(self, store: SearchStore, taken: dict[int, int]) -> None:
-        store.commit()
+    def _flush(self, writer: IndexWriter, taken: dict[int, int]) -> None:
+        writer.commit()
         if taken:
             with self.sessions() as session, session.begin():
                 acknowledge(session, taken)
@@ -177,32 +177,31 @@ class Indexer:
         reporter = progress or SilentProgress()
         summary = IndexSummary(rebuilt=True)
         started = time.monotonic()
-        with indexer_lock(self.home):
-            build = new_build_dir(self.home)
-            store = SearchStore(build, self.embedder.dim, writable=True)
+        with self.backend.lock():
             covered: dict[int, int] = {}
             with self.sessions() as session:
                 total = count_searchable(session)
             reporter.start("rebuild", total, "papers")
             after = 0
             try:
-                while True:
-                    with self.sessions() as session:
-                        ids = paper_ids_after(session, after, self.batch_size)
-                        covered.update(queued_generations(session, ids))  # generations first, then content
-                        papers = paper_contents(session, ids)
-                    if not ids:
-                        break
-                    self._apply(store, ids, papers, summary, fresh=True)
-                    after = ids[-1]
-                    reporter.advance(len(ids), len(ids))
-                store.commit()
+                with self.backend.rebuild() as writer:
+                    while True:
+                        with self.sessions() as session:
+                            ids = paper_ids_after(session, after, self.batch_size)
+                            covered.update(
+                                queued_generations(session, ids)
+                            )  # generations first, then content
+                            papers = paper_contents(session, ids)
+                        if not ids:
+                            break
+                        self._apply(writer, ids, papers, summary)
+                        after = ids[-1]
+                        reporter.advance(len(ids), len(ids))
             finally:
                 reporter.finish()
-            publish_build(self.home, build)
             with self.sessions() as session, session.begin():
                 acknowledge(session, covered)
-            summary.documents = len(store.vectors)
+            summary.documents = writer.count()
         summary.removed = 0
         with self.sessions() as session:
             summary.pending = pending_count(session)

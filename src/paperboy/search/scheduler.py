@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from paperboy.scheduler import PeriodicJob
+from paperboy.search.backend import IndexBusy
 from paperboy.search.indexer import Indexer
-from paperboy.search.store import IndexBusy
 
 
 def background_indexer(indexer: Indexer, interval: float) -> PeriodicJob:

@@ -1,36 +1,30 @@
 """The search service: one function that web, API, CLI, digests and evaluation all call.
 
-Hybrid ranking: BM25 candidates and vector candidates, each scored on both sides (BM25 of the vector
-candidates through a restricted tantivy query, cosine of the BM25 candidates from the stored vectors),
-fused, with an exact arXiv id or exact title pinned first; then filters and pagination.
+The backend ranks (search/backend.py: embedded tantivy + usearch, or Qdrant); this service validates the
+request, pins an exact arXiv id or exact title first, paginates and attaches the papers' text.
 """
 
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
-from typing import Literal
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.db.records import RecordError
 from paperboy.db.repositories.search_docs import PaperContent, paper_contents, paper_id_for
 from paperboy.ingest.normalize import parse_arxiv_id
+from paperboy.search.backend import Mode, Ranked, SearchBackend
+from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder
-from paperboy.search.fusion import FusedScore, FusionParams, fuse
+from paperboy.search.fusion import FusedScore, FusionParams
 from paperboy.search.lexical import SearchFilters
 from paperboy.search.query import ParsedQuery, QueryError, parse_query
-from paperboy.search.store import SearchStore, current_build
 
-Mode = Literal["hybrid", "lexical", "dense"]
 MODES: tuple[Mode, ...] = ("hybrid", "lexical", "dense")
 MAX_K = 100
 MAX_PAGE = 100
-REFRESH_SECONDS = 1.0
-FILTERED_DENSE_OVERSAMPLE = 10
 
 
 @dataclass(frozen=True)
@@ -80,77 +74,29 @@ class SearchResult:
     took_ms: float = 0.0
 
 
+def embedded_if_path(index: SearchBackend | Path, dim: int, params: FusionParams) -> SearchBackend:
+    """A backend as given, or the embedded backend of a data dir."""
+    return EmbeddedBackend(index, dim, params) if isinstance(index, Path) else index
+
+
 class SearchService:
-    """Serves searches from the live index, picking up new index versions without a restart."""
+    """Runs searches against a backend: ranking there; exact matches, pagination and paper text here."""
 
     def __init__(
         self,
         sessions: sessionmaker[Session],
-        home: Path,
+        index: SearchBackend | Path,
         embedder: Embedder,
         params: FusionParams = FusionParams(),
     ) -> None:
+        """`index` is a backend, or a data dir whose embedded index to use."""
         self.sessions = sessions
-        self.home = home
         self.embedder = embedder
         self.params = params
-        self._store: SearchStore | None = None
-        self._checked = 0.0
-        self._lock = Lock()
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperboy-search")
+        self.backend = embedded_if_path(index, embedder.dim, params)
 
-    def store(self) -> SearchStore:
-        """The live index, reopened when a rebuild swapped it or an indexer committed to it."""
-        with self._lock:
-            now = time.monotonic()
-            if self._store is not None and now - self._checked < REFRESH_SECONDS:
-                return self._store
-            self._checked = now
-            build = current_build(self.home)
-            if self._store is None or build != self._store.build:
-                if build is None:
-                    self._store = SearchStore.open_current(self.home, self.embedder.dim, writable=False)
-                else:
-                    self._store = SearchStore(build, self.embedder.dim, writable=False)
-            else:
-                self._store.lexical.reload()
-                self._store.vectors.refresh()
-            return self._store
-
-    # --- ranking ---------------------------------------------------------------------------------
-    def _rank(
-        self, parsed: ParsedQuery, mode: Mode, filters: SearchFilters, depth: int
-    ) -> list[tuple[int, FusedScore]]:
-        store = self.store()
-        if not parsed.has_terms:
-            return [
-                (pid, FusedScore(None, None, 0.0)) for pid in store.lexical.newest(parsed, depth, filters)
-            ]
-        if mode == "lexical":
-            return [
-                (pid, FusedScore(score, None, score))
-                for pid, score in store.lexical.search(parsed, depth, filters)
-            ]
-        # BM25 runs on a second core while this thread embeds the query and walks the vector index
-        # (tantivy, onnxruntime and usearch all release the GIL).
-        bm25 = self._pool.submit(store.lexical.search, parsed, depth, filters) if mode == "hybrid" else None
-        query_vector = self.embedder.embed_query(parsed.text)
-        constrained = filters.active or parsed.has_filters
-        dense_depth = depth * FILTERED_DENSE_OVERSAMPLE if constrained else depth
-        dense = dict(store.vectors.search(query_vector, dense_depth))
-        if constrained:
-            allowed = store.lexical.passing(parsed, list(dense), filters)
-            dense = {pid: s for pid, s in dense.items() if pid in allowed}
-        if bm25 is None:
-            ordered = sorted(dense.items(), key=lambda item: -item[1])[:depth]
-            return [(pid, FusedScore(None, score, score)) for pid, score in ordered]
-        dense_bm25 = self._pool.submit(store.lexical.score, parsed, list(dense), filters)
-        lexical = dict(bm25.result())
-        lexical_only = [pid for pid in lexical if pid not in dense]
-        dense.update(store.vectors.similarity(query_vector, lexical_only))
-        lexical.update((pid, score) for pid, score in dense_bm25.result().items() if pid not in lexical)
-        fused = fuse(lexical, dense, self.params)
-        return sorted(fused.items(), key=lambda item: (-item[1].fused, item[0]))
+    def _rank(self, parsed: ParsedQuery, mode: Mode, filters: SearchFilters, depth: int) -> Ranked:
+        return self.backend.rank(parsed, mode, filters, depth, lambda: self.embedder.embed_query(parsed.text))
 
     def _pinned(self, parsed: ParsedQuery, filters: SearchFilters) -> list[tuple[int, str]]:
         """Exact arXiv id, then exact title matches, that pass the filters."""
@@ -166,9 +112,9 @@ class SearchService:
             if paper_id is not None:
                 pinned.append((paper_id, "arxiv-id"))
         if parsed.text:
-            pinned += [(pid, "title") for pid in self.store().lexical.exact_title(parsed.text)]
+            pinned += [(pid, "title") for pid in self.backend.exact_title(parsed.text)]
         if pinned and (filters.active or parsed.has_filters):
-            allowed = self.store().lexical.passing(parsed, [pid for pid, _ in pinned], filters)
+            allowed = self.backend.passing(parsed, [pid for pid, _ in pinned], filters)
             pinned = [(pid, how) for pid, how in pinned if pid in allowed]
         unique: dict[int, str] = {}
         for pid, how in pinned:
@@ -219,11 +165,7 @@ class SearchService:
 
     def similar(self, paper_id: int, k: int = 5) -> list[Hit]:
         """Nearest neighbours of a paper in the vector index (itself excluded)."""
-        store = self.store()
-        vector = store.vectors.vector(paper_id)
-        if vector is None:
-            return []
-        neighbours = [(pid, s) for pid, s in store.vectors.search(vector, k + 1) if pid != paper_id][:k]
+        neighbours = self.backend.similar(paper_id, k)
         with self.sessions() as session:
             contents = paper_contents(session, [pid for pid, _ in neighbours])
         return [

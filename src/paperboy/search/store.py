@@ -16,12 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from paperboy.search.backend import IndexBusy
 from paperboy.search.lexical import LexicalIndex
 from paperboy.search.vectors import VectorIndex
-
-
-class IndexBusy(RuntimeError):
-    """Another indexer holds the lock."""
 
 
 def index_root(home: Path) -> Path:

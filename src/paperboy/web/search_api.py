@@ -9,9 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
+from paperboy.search.backend import Mode
 from paperboy.search.lexical import SearchFilters
 from paperboy.search.query import QueryError
-from paperboy.search.service import Hit, Mode, SearchRequest, SearchService
+from paperboy.search.service import Hit, SearchRequest, SearchService
 
 
 def _iso(value: Any) -> str | None:
