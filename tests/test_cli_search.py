@@ -90,7 +90,11 @@ def test_eval_beir_bad_inputs_are_named(mini_beir: Path, tmp_path: Path) -> None
     assert broken.exit_code == 2 and "broken.tsv:2" in broken.output
 
 
-def test_index_then_search_from_the_command_line(cli: CliRunner, shared_data: Path) -> None:
+@pytest.mark.parametrize("backend", ["embedded", "qdrant"])
+def test_index_then_search_from_the_command_line(
+    cli_env: dict[str, str], shared_data: Path, backend: str
+) -> None:
+    cli = CliRunner(env={**cli_env, "PAPERBOY_SEARCH_BACKEND": backend})
     assert cli.invoke(app, ["init"]).exit_code == 0
     daily = shared_data / "fixtures" / "hf_daily_papers" / "daily_papers.json"
     assert cli.invoke(app, ["ingest", "hf-daily", str(daily), "--quiet"]).exit_code == 0

@@ -32,6 +32,19 @@ class Settings(BaseSettings):
             "use postgresql+psycopg://user@host/db for PostgreSQL."
         ),
     )
+    db_pool_size: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections each process keeps open in its pool (web app, ingest, indexer).",
+    )
+    db_max_overflow: int = Field(
+        10,
+        ge=0,
+        le=1000,
+        description="Extra PostgreSQL connections a process may open under load beyond db_pool_size "
+        "(closed again when returned).",
+    )
     shared_data: Path = Field(
         DEFAULT_SHARED_DATA,
         description="Directory of the shared sample data (arXiv metadata, fixtures, BEIR) used by demos and tests.",
@@ -98,6 +111,24 @@ class Settings(BaseSettings):
     search_candidates: int = Field(
         100, ge=10, le=5000, description="Candidates taken from each of BM25 and the vector index per query."
     )
+
+    search_backend: str = Field(
+        "embedded",
+        pattern="^(embedded|qdrant)$",
+        description="Where the search index lives: embedded (tantivy + usearch in the data dir) or qdrant.",
+    )
+    qdrant_url: str = Field(
+        "",
+        description="Qdrant to use with search_backend=qdrant: an http(s):// URL of a server or cluster, or a "
+        "local path for in-process local mode (one process at a time); empty: <home>/qdrant.",
+    )
+    qdrant_collection: str = Field(
+        "paperboy", description="Name prefix of Paperboy's Qdrant collection and alias."
+    )
+    qdrant_shards: int = Field(
+        1, ge=1, le=1024, description="Shards of the Qdrant collection (servers and clusters)."
+    )
+    qdrant_replicas: int = Field(1, ge=1, le=16, description="Replicas of each Qdrant shard (clusters).")
 
     secret_key: SecretStr | None = Field(
         None,

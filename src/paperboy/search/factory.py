@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from threading import Lock
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.config import Settings
+from paperboy.search.backend import SearchBackend
+from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder, EmbedderUnavailable, MiniLmOnnxEmbedder
 from paperboy.search.fusion import FusionParams
 from paperboy.search.indexer import Indexer
@@ -34,11 +39,38 @@ def fusion_params(settings: Settings) -> FusionParams:
     )
 
 
+_backends: dict[tuple[str, str, int], SearchBackend] = {}
+_backends_lock = Lock()
+
+
+def make_backend(settings: Settings, dim: int) -> SearchBackend:
+    """The configured backend; one per location and process (Qdrant's local mode allows one client)."""
+    if settings.search_backend == "qdrant":
+        location = settings.qdrant_url or str(Path(settings.home) / "qdrant")
+        key = ("qdrant", location, dim)
+        with _backends_lock:
+            if key not in _backends:
+                from paperboy.search.qdrant import QdrantBackend
+
+                _backends[key] = QdrantBackend(
+                    location,
+                    dim,
+                    Path(settings.home),
+                    shards=settings.qdrant_shards,
+                    replicas=settings.qdrant_replicas,
+                    collection_prefix=settings.qdrant_collection,
+                )
+            return _backends[key]
+    return EmbeddedBackend(Path(settings.home), dim, fusion_params(settings))
+
+
 def make_search_service(
     settings: Settings, sessions: sessionmaker[Session], embedder: Embedder
 ) -> SearchService:
-    return SearchService(sessions, settings.home, embedder, fusion_params(settings))
+    backend = make_backend(settings, embedder.dim)
+    return SearchService(sessions, backend, embedder, fusion_params(settings))
 
 
 def make_indexer(settings: Settings, sessions: sessionmaker[Session], embedder: Embedder) -> Indexer:
-    return Indexer(sessions, settings.home, embedder, settings.index_batch_size, settings.index_flush_every)
+    backend = make_backend(settings, embedder.dim)
+    return Indexer(sessions, backend, embedder, settings.index_batch_size, settings.index_flush_every)

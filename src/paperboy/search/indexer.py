@@ -20,7 +20,13 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.db.repositories.embeddings import load_embeddings, store_embeddings
-from paperboy.db.repositories.queue import acknowledge, pending_count, queued_generations, take_batch
+from paperboy.db.repositories.queue import (
+    acknowledge,
+    enqueue_for_index,
+    pending_count,
+    queued_generations,
+    take_batch,
+)
 from paperboy.db.repositories.search_docs import (
     PaperContent,
     count_searchable,
@@ -128,6 +134,8 @@ class Indexer:
 
     def run(self, progress: Progress | None = None) -> IndexSummary:
         """Index what the queue says changed; resumable after a kill at any point."""
+        if not self.backend.exists():
+            self._queue_everything()
         reporter = progress or SilentProgress()
         summary = IndexSummary()
         started = time.monotonic()
@@ -172,8 +180,20 @@ class Indexer:
             with self.sessions() as session, session.begin():
                 acknowledge(session, taken)
 
+    def _queue_everything(self) -> None:
+        """A backend without an index (just configured, or its files deleted) must get every paper, not
+        only the recent changes the queue holds: queue them all, so the run stays incremental and resumable."""
+        after = 0
+        while True:
+            with self.sessions() as session, session.begin():
+                ids = paper_ids_after(session, after, 10_000)
+                if not ids:
+                    return
+                enqueue_for_index(session, ids)
+            after = ids[-1]
+
     def rebuild(self, progress: Progress | None = None) -> IndexSummary:
-        """Recreate both indexes from the database (stored vectors reused) and swap them in atomically."""
+        """Recreate the index from the database (stored vectors reused) and swap it in atomically."""
         reporter = progress or SilentProgress()
         summary = IndexSummary(rebuilt=True)
         started = time.monotonic()
