@@ -18,6 +18,7 @@ from paperboy.db.migrate import upgrade
 from paperboy.ingest.records import IngestError
 from paperboy.ingest.runner import run_ingest
 from paperboy.search.backend import IndexBusy, Mode
+from paperboy.search.batch_embed import EXECUTORS, BatchEmbedError, batch_embed
 from paperboy.search.embedder import Embedder, EmbedderUnavailable
 from paperboy.search.evaluation import BeirCorpusSource, evaluate, load_beir
 from paperboy.search.factory import make_embedder, make_indexer, make_search_service
@@ -55,16 +56,50 @@ def index_command(
     rebuild: bool = typer.Option(
         False, "--rebuild", help="Recreate the indexes from the database (stored vectors are reused)."
     ),
+    executor: str = typer.Option(
+        "local",
+        "--executor",
+        help="Where new vectors are computed: local (in this process) or ray (Ray Data actors; "
+        "needs the scale extra), before indexing.",
+    ),
+    ray_address: str | None = typer.Option(
+        None,
+        "--ray-address",
+        help="Ray cluster to use with --executor ray (default: start a local instance).",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Ray actors embedding in parallel, one CPU each (--executor ray; default 1)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Embed and index new or changed papers, remove withdrawn ones (resumable; safe to run from cron)."""
     context: AppContext = ctx.obj
+    if executor not in EXECUTORS:
+        fail(f"--executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if executor != "ray" and (ray_address is not None or workers is not None):
+        fail("--ray-address and --workers need --executor ray")
+    if workers is not None and workers < 1:
+        fail(f"--workers must be at least 1, got {workers}")
+    if ray_address is not None and not ray_address.strip():
+        fail("--ray-address must not be empty")
     context.require_schema()
-    indexer = make_indexer(context.settings, context.sessions, _embedder(context.settings))
+    embedder = _embedder(context.settings)
+    indexer = make_indexer(context.settings, context.sessions, embedder)
     progress = RichProgress(enabled=not quiet)
     try:
+        if executor == "ray":
+            with indexer.backend.lock():  # no other indexer (cron, `paperboy serve`) embeds meanwhile
+                embedded = batch_embed(
+                    context.sessions,
+                    embedder,
+                    "ray",
+                    workers=workers or 1,
+                    ray_address=ray_address,
+                    progress=progress,
+                )
+            typer.echo(embedded.line())
         summary = indexer.rebuild(progress) if rebuild else indexer.run(progress)
-    except IndexBusy as exc:
+    except (IndexBusy, BatchEmbedError) as exc:
         fail(str(exc))
     typer.echo(summary.line())
 

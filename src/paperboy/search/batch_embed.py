@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -205,6 +206,27 @@ class EmbedActor:
         return {"paper_id": batch["paper_id"], "hash": batch["hash"], "vector": vectors}
 
 
+def _last_line(exc: BaseException) -> str:
+    """The line of a Ray error that names the original exception (its message ends with that line)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Fail fast on a `host:port` nobody listens on (Ray itself retries such an address for minutes)."""
+    target = address.removeprefix("ray://")
+    if target == "auto" or ":" not in target:
+        return
+    host, _, port = target.rpartition(":")
+    if not port.isdigit():
+        raise BatchEmbedError(f"--ray-address: expected HOST:PORT (or ray://HOST:PORT), got {address!r}")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise BatchEmbedError(f"cannot reach Ray at {address}: {exc.strerror or exc}") from None
+
+
 def _import_ray() -> Any:
     try:
         import ray
@@ -264,6 +286,8 @@ class _RayRunner:
             {"paper_id": pid, "text": text, "hash": digest}
             for pid, text, digest in zip(rows.paper_ids, rows.texts, rows.hashes, strict=True)
         ]
+        # One block per batch, each one actor call: Ray would otherwise merge blocks smaller than a
+        # batch size into bigger batches, and the first vectors would reach the database later.
         dataset = ray.data.from_items(items, override_num_blocks=math.ceil(len(items) / batch_size))
         embedded = dataset.map_batches(
             EmbedActor,
@@ -275,7 +299,7 @@ class _RayRunner:
             },
             compute=ray.data.ActorPoolStrategy(size=self.workers),
             num_cpus=self.cpus_per_worker,
-            batch_size=batch_size,
+            batch_size=None,
             batch_format="numpy",
         )
         batches = iter(embedded.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1))
@@ -292,7 +316,7 @@ class _RayRunner:
                 )
         except ray.exceptions.RayError as exc:
             raise BatchEmbedError(
-                f"embedding on Ray failed (the vectors written so far are kept): {exc}"
+                f"embedding on Ray failed (the vectors written so far are kept): {_last_line(exc)}"
             ) from exc
         finally:
             close = getattr(batches, "close", None)
@@ -345,17 +369,22 @@ def batch_embed(
             raise BatchEmbedError(
                 f"the ray executor runs MiniLmOnnxEmbedder on its workers, not {type(embedder).__name__}"
             )
-        runner = _RayRunner(embedder, workers, cpus_per_worker, ray_address)
+        _import_ray()  # a missing extra is reported even when nothing is queued
+        if ray_address is not None:
+            check_reachable(ray_address)
     try:
         with sessions() as session:
             total = pending_count(session)
         reporter.start(f"embed ({executor})", total, "papers")
         try:
             for rows in _plan(sessions, embedder, summary, reporter, read_chunk, window, limit):
-                if runner is None:
+                if executor == "local":
                     _embed_local(sessions, embedder, rows, batch_size, summary, reporter)
-                else:
-                    runner.embed(sessions, rows, batch_size, summary, reporter)
+                    continue
+                assert isinstance(embedder, MiniLmOnnxEmbedder)
+                if runner is None:  # Ray starts only when there is work: a no-op cron run stays cheap
+                    runner = _RayRunner(embedder, workers, cpus_per_worker, ray_address)
+                runner.embed(sessions, rows, batch_size, summary, reporter)
         finally:
             reporter.finish()
     finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
 from threading import Lock
 
@@ -52,6 +53,8 @@ def make_backend(settings: Settings, dim: int) -> SearchBackend:
             if key not in _backends:
                 from paperboy.search.qdrant import QdrantBackend
 
+                if not _backends:
+                    atexit.register(close_backends)
                 _backends[key] = QdrantBackend(
                     location,
                     dim,
@@ -62,6 +65,14 @@ def make_backend(settings: Settings, dim: int) -> SearchBackend:
                 )
             return _backends[key]
     return EmbeddedBackend(Path(settings.home), dim, fusion_params(settings))
+
+
+def close_backends() -> None:
+    """Close the shared backends (at exit: qdrant-client's local mode complains when left to the GC)."""
+    with _backends_lock:
+        for backend in _backends.values():
+            backend.close()
+        _backends.clear()
 
 
 def make_search_service(

@@ -30,6 +30,19 @@ def load_embeddings(
     return found
 
 
+def load_content_hashes(session: Session, model: str, paper_ids: Sequence[int]) -> dict[int, tuple[str, int]]:
+    """{paper_id: (content_hash, dim)} for the papers that have a vector under `model` (vectors not read)."""
+    found: dict[int, tuple[str, int]] = {}
+    for start in range(0, len(paper_ids), _IN_CHUNK):
+        chunk = list(paper_ids[start : start + _IN_CHUNK])
+        query = select(Embedding.paper_id, Embedding.content_hash, Embedding.dim).where(
+            Embedding.model == model, Embedding.paper_id.in_(chunk)
+        )
+        for paper_id, content_hash, dim in session.execute(query):
+            found[paper_id] = (content_hash, int(dim))
+    return found
+
+
 def store_embeddings(
     session: Session, model: str, vectors: Mapping[int, tuple[str, npt.NDArray[np.float32]]]
 ) -> None:
