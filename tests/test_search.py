@@ -336,3 +336,13 @@ def test_a_new_backend_gets_every_paper_on_its_first_run(
         assert found.hits[0].paper.arxiv_id == corpus[3].arxiv_id
     finally:
         other.close()
+
+
+def test_exact_titles_with_operator_words_are_pinned(
+    indexed: tuple[Indexer, SearchService], corpus: list
+) -> None:
+    """The query parser drops "and"/"or"/"not", but a title containing them is still an exact match."""
+    _, service = indexed
+    target = next(r for r in corpus if " and " in r.title.lower())
+    result = service.search(SearchRequest(target.title))
+    assert result.hits[0].paper.arxiv_id == target.arxiv_id and result.hits[0].match == "title"

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from paperboy.config import Settings
 
@@ -22,20 +23,57 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine for `url`, configured for the dialect."""
+POOL_RECYCLE_SECONDS = 1800
+"""Replace pooled PostgreSQL connections older than this (before a server or proxy idle timeout drops them)."""
+
+
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10) -> Engine:
+    """Create an engine for `url`, configured for the dialect.
+
+    PostgreSQL: a pool of `pool_size` kept connections plus up to `max_overflow` extra ones under load
+    (a request waits up to 30 s for a free one), checked before use and recycled every half hour, so a
+    restarted server or a dropped idle connection costs a reconnect rather than a failed request.
+    """
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    return create_engine(
+        url,
+        poolclass=QueuePool,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        pool_recycle=POOL_RECYCLE_SECONDS,
+    )
 
 
 def engine_from_settings(settings: Settings) -> Engine:
     """Engine for the configured system of record; creates the data dir for SQLite."""
     if not settings.database_url:
         settings.home.mkdir(parents=True, exist_ok=True)
-    return make_engine(settings.effective_database_url)
+    return make_engine(
+        settings.effective_database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
+
+
+def begin_write(session: Session) -> None:
+    """Make the session's transaction a write transaction now, before it reads what it will change.
+
+    SQLite (pysqlite) otherwise runs reads outside any transaction and opens one only at the first
+    write, so a read-modify-write could act on rows another process changed in between (a lost update,
+    or a duplicate insert that fails). `BEGIN IMMEDIATE` takes SQLite's single write lock up front
+    (waiting up to busy_timeout), so everything the transaction reads stays current until it commits.
+    PostgreSQL needs nothing here: callers lock the rows they change (SELECT ... FOR UPDATE).
+    """
+    connection = session.connection()
+    if connection.dialect.name != "sqlite":
+        return
+    dbapi_connection: Any = connection.connection.dbapi_connection
+    if not dbapi_connection.in_transaction:  # already in one: pysqlite began it at a write, lock held
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -111,8 +111,9 @@ class SearchService:
                 paper_id = paper_id_for(session, arxiv_id)
             if paper_id is not None:
                 pinned.append((paper_id, "arxiv-id"))
-        if parsed.text:
-            pinned += [(pid, "title") for pid in self.backend.exact_title(parsed.text)]
+        # The raw text too: the query parser drops "and"/"or"/"not", which titles contain.
+        for text in dict.fromkeys(t for t in (raw, parsed.text) if t):
+            pinned += [(pid, "title") for pid in self.backend.exact_title(text)]
         if pinned and (filters.active or parsed.has_filters):
             allowed = self.backend.passing(parsed, [pid for pid, _ in pinned], filters)
             pinned = [(pid, how) for pid, how in pinned if pid in allowed]

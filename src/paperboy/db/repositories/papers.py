@@ -3,6 +3,11 @@
 Merging rule: a record overwrites a paper's metadata when it is at least as fresh (higher arXiv version,
 else a later update date); an older or undated record only fills fields the paper lacks. So sources can
 be ingested in any order, any number of times, and converge on the newest metadata.
+
+Concurrency: the upsert locks the papers it merges into before reading them (PostgreSQL: row locks taken
+in arXiv-id order, so two writers never deadlock; SQLite: the database's write lock), so concurrent
+writers apply the rule to each other's results instead of overwriting them; a paper that another
+transaction inserts at the same moment is merged into on a retry instead of failing the batch.
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from paperboy.clock import utcnow
+from paperboy.db.engine import begin_write
 from paperboy.db.models import Paper, PaperVersion, Vote
 from paperboy.db.records import DeletedRecord, PaperRecord, VersionRecord
 from paperboy.db.repositories.queue import enqueue_for_index
@@ -40,6 +47,7 @@ INDEXED_FIELDS = frozenset(
     {"title", "abstract", "authors", "categories", "primary_category", "published_at", "withdrawn"}
 )
 _IN_CHUNK = 500
+_UPSERT_ATTEMPTS = 5
 
 
 @dataclass
@@ -58,13 +66,23 @@ class UpsertCounts:
         self.deleted += other.deleted
 
 
-def load_papers(session: Session, arxiv_ids: Iterable[str]) -> dict[str, Paper]:
-    """Papers by arXiv id (with version history), querying in chunks to stay under parameter limits."""
-    ids = list(dict.fromkeys(arxiv_ids))
+def load_papers(session: Session, arxiv_ids: Iterable[str], lock: bool = False) -> dict[str, Paper]:
+    """Papers by arXiv id (with version history), querying in chunks to stay under parameter limits.
+
+    `lock`: lock the rows until the transaction ends, in arXiv-id (byte) order so that concurrent lockers
+    cannot deadlock, and read their latest committed state (PostgreSQL `FOR NO KEY UPDATE`, which still
+    lets votes and comments reference the papers meanwhile; on SQLite the caller holds the write lock).
+    """
+    ids = sorted(set(arxiv_ids)) if lock else list(dict.fromkeys(arxiv_ids))
+    postgres = lock and session.get_bind().dialect.name == "postgresql"
     found: dict[str, Paper] = {}
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
         query = select(Paper).where(Paper.arxiv_id.in_(chunk)).options(selectinload(Paper.versions))
+        if lock:
+            query = query.execution_options(populate_existing=True)
+        if postgres:
+            query = query.order_by(Paper.arxiv_id.collate("C")).with_for_update(key_share=True)
         found.update((paper.arxiv_id, paper) for paper in session.scalars(query))
     return found
 
@@ -166,10 +184,31 @@ def _new_paper(record: PaperRecord, now: datetime) -> Paper:
 
 
 def upsert_papers(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
-    """Insert or merge records by arXiv id; enqueue papers whose indexed content changed."""
+    """Insert or merge records by arXiv id; enqueue papers whose indexed content changed.
+
+    Safe to run from several processes at once (see the module doc). When a concurrent transaction
+    inserts one of the new papers first, the unique arXiv id refuses ours once theirs commits: the work is
+    rolled back to a savepoint and redone, merging into their row.
+    """
+    if not records:
+        return UpsertCounts()
+    begin_write(session)
+    # Arrival order is kept for records of the same paper; new papers are inserted in arXiv-id order.
+    ordered = sorted(records, key=lambda record: record.arxiv_id)
+    for attempt in range(1, _UPSERT_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                return _upsert(session, ordered)
+        except IntegrityError:
+            if attempt == _UPSERT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
     counts = UpsertCounts()
     now = utcnow()
-    papers = load_papers(session, (r.arxiv_id for r in records))
+    papers = load_papers(session, (r.arxiv_id for r in records), lock=True)
     stale: list[Paper] = []
     for record in records:
         paper = papers.get(record.arxiv_id)

@@ -20,10 +20,14 @@ _ROWS_PER_STATEMENT = 500
 
 
 def enqueue_for_index(session: Session, paper_ids: Iterable[int]) -> None:
-    """Mark papers dirty; a paper already queued gets its generation bumped."""
+    """Mark papers dirty; a paper already queued gets its generation bumped.
+
+    Rows are written in paper-id order, the order `acknowledge` locks them in, so an ingest and the
+    indexer working on the same rows wait for each other instead of deadlocking.
+    """
     now = utcnow()
     rows = [
-        {"paper_id": paper_id, "generation": 1, "enqueued_at": now} for paper_id in dict.fromkeys(paper_ids)
+        {"paper_id": paper_id, "generation": 1, "enqueued_at": now} for paper_id in sorted(set(paper_ids))
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
@@ -69,10 +73,23 @@ def queued_generations(session: Session, paper_ids: Sequence[int]) -> dict[int, 
 
 
 def acknowledge(session: Session, taken: Mapping[int, int]) -> None:
-    """Remove papers whose index entries are durable, unless they were re-enqueued meanwhile."""
-    pairs = list(taken.items())
+    """Remove papers whose index entries are durable, unless they were re-enqueued meanwhile.
+
+    On PostgreSQL the rows are locked in paper-id order first (a DELETE locks them in whatever order it
+    scans them), matching `enqueue_for_index`, so a concurrent ingest re-enqueuing some of them cannot
+    deadlock with the indexer.
+    """
+    pairs = sorted(taken.items())
+    postgres = session.get_bind().dialect.name == "postgresql"
     for start in range(0, len(pairs), _ROWS_PER_STATEMENT):
         chunk = pairs[start : start + _ROWS_PER_STATEMENT]
+        if postgres:
+            session.execute(
+                select(IndexQueue.paper_id)
+                .where(IndexQueue.paper_id.in_([paper_id for paper_id, _ in chunk]))
+                .order_by(IndexQueue.paper_id)
+                .with_for_update()
+            ).all()
         session.execute(
             delete(IndexQueue).where(tuple_(IndexQueue.paper_id, IndexQueue.generation).in_(chunk))
         )
