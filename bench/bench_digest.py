@@ -17,12 +17,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import sys
 import time
-from datetime import UTC, datetime
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,9 @@ from typing import Any
 import numpy as np
 from aiosmtpd.controller import Controller
 from sqlalchemy import func, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import command_line, record
 
 from paperboy.clock import utcnow
 from paperboy.config import Settings
@@ -42,7 +43,6 @@ from paperboy.ingest.sources.hf_daily import HfDailySource
 from paperboy.search.factory import make_embedder, make_indexer
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "docs" / "BENCHMARKS.md"
 HF_DAILY = "fixtures/hf_daily_papers/daily_papers.json"
 KEYWORDS = [
     "language models",
@@ -206,19 +206,6 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def record(results: dict[str, Any], command: str) -> None:
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
-    block = (
-        f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`\n\n"
-        f"Machine: {machine}\n\n```json\n{json.dumps(results, indent=2)}\n```\n"
-    )
-    RESULTS.parent.mkdir(exist_ok=True)
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmarks\n\n## Raw runs\n")
-    with RESULTS.open("a") as handle:
-        handle.write(block)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -239,8 +226,7 @@ def main() -> None:
         shown = list(sys.argv[1:])
         if args.database_url:  # never write a password into the docs
             shown = [a.replace(args.database_url, "<database url>") for a in shown]
-        command = ".venv/bin/python " + "/".join(Path(sys.argv[0]).parts[-2:]) + " " + " ".join(shown)
-        record(results, command.rstrip())
+        record(results, command_line(shown).rstrip())
 
 
 if __name__ == "__main__":

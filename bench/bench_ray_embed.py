@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_search import record
+from records import command_line, record
 
 from paperboy.db.engine import make_engine, session_factory
 from paperboy.db.migrate import upgrade
@@ -116,10 +116,7 @@ def main() -> None:
     results["load_average_1m_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(results, indent=2))
     if not args.no_record:
-        record(
-            results,
-            ".venv/bin/python " + "/".join(Path(sys.argv[0]).parts[-2:]) + " " + " ".join(sys.argv[1:]),
-        )
+        record(results, command_line())
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -29,6 +28,7 @@ import numpy as np
 from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from records import command_line, record
 from synthetic import Vocabulary, sample_queries, synthetic_papers, synthetic_vectors
 
 from paperboy.config import Settings
@@ -41,7 +41,6 @@ from paperboy.search.indexer import Indexer, content_hash
 from paperboy.search.service import SearchRequest
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "docs" / "BENCHMARKS.md"
 PAPERBOY = Path(sys.executable).parent / "paperboy"
 
 
@@ -257,19 +256,6 @@ def bench_embedding(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def record(results: dict[str, Any], command: str) -> None:
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_implementation()} {platform.python_version()}"
-    block = (
-        f"\n### {datetime.now(UTC):%Y-%m-%d %H:%M} UTC — `{command}`\n\n"
-        f"Machine: {machine}\n\n```json\n{json.dumps(results, indent=2)}\n```\n"
-    )
-    RESULTS.parent.mkdir(exist_ok=True)
-    if not RESULTS.exists():
-        RESULTS.write_text("# Benchmarks\n\n## Raw runs\n")
-    with RESULTS.open("a") as handle:
-        handle.write(block)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -292,10 +278,7 @@ def main() -> None:
     results = bench_embedding(args) if args.embedding_only else bench_index(args)
     print(json.dumps(results, indent=2))
     if not args.no_record:
-        record(
-            results,
-            ".venv/bin/python " + "/".join(Path(sys.argv[0]).parts[-2:]) + " " + " ".join(sys.argv[1:]),
-        )
+        record(results, command_line())
 
 
 if __name__ == "__main__":

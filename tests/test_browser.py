@@ -17,7 +17,6 @@ import re
 import socket
 import socketserver
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,7 +27,6 @@ from email.parser import BytesParser
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -55,7 +53,7 @@ from paperboy.search.embedder import Embedder
 from paperboy.search.indexer import Indexer
 from paperboy.web.app import create_app
 from search_support import MemoizingEmbedder
-from web_support import PASSWORD, ingest_hf_daily
+from web_support import PASSWORD, ingest_hf_daily, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -237,19 +235,10 @@ def _load_and_serve(
     Indexer(sessions, settings.home, embedder).run()
 
     app = create_app(settings, embedder=embedder, fetch_paper=arxiv_fetcher(settings))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
     try:
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert thread.is_alive(), "uvicorn stopped during start-up"
-            assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-            time.sleep(0.02)
-        yield Site(base, settings, sessions, arxiv, mail)
+        with running_server(app, sock):
+            yield Site(base, settings, sessions, arxiv, mail)
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
         engine.dispose()
 
 

@@ -26,7 +26,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +42,7 @@ from paperboy.search.embedder import document_text
 from paperboy.search.indexer import content_hash
 from paperboy.web.app import create_app
 from search_support import MemoizingEmbedder
-from web_support import PASSWORD
+from web_support import PASSWORD, running_server
 
 pytestmark = pytest.mark.slow
 
@@ -130,19 +129,8 @@ def serve(settings: Settings, embedder: MemoizingEmbedder) -> Iterator[str]:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         base = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-        thread.start()
-        try:
-            deadline = time.monotonic() + 30
-            while not server.started:
-                assert thread.is_alive(), "uvicorn stopped during start-up"
-                assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-                time.sleep(0.02)
+        with running_server(app, sock):
             yield base
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
 
 
 def web_settings(settings: Settings) -> Settings:

@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -67,3 +74,21 @@ def make_admin(sessions: sessionmaker[Session], username: str) -> None:
         user = session.scalar(select(User).where(User.username == username))
         assert user is not None
         user.is_admin = True
+
+
+@contextmanager
+def running_server(app: FastAPI, sock: socket.socket) -> Iterator[None]:
+    """The app on a real uvicorn server in a thread, listening on `sock`, until the block ends."""
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            assert thread.is_alive(), "uvicorn stopped during start-up"
+            assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
+            time.sleep(0.02)
+        yield
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

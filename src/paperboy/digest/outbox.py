@@ -11,7 +11,6 @@ commit, the next run sends that digest again — with the same Message-ID, which
 
 from __future__ import annotations
 
-import fcntl
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +33,7 @@ from paperboy.digest.links import links_for
 from paperboy.digest.mailer import DeliveryError, Mailer
 from paperboy.digest.messages import delivery_message_id, digest_message
 from paperboy.digest.schedule import due_period
+from paperboy.locks import exclusive_lock
 from paperboy.progress import Progress, SilentProgress
 from paperboy.search.embedder import Embedder
 from paperboy.signing import Signer, load_secret_key
@@ -83,12 +83,8 @@ def digest_lock(settings: Settings, sessions: sessionmaker[Session]) -> Iterator
     """One sender at a time: an OS lock in the data dir, plus an advisory lock on PostgreSQL (for senders
     on several machines). Both are released when the process dies, so a killed run never blocks the next."""
     home = Path(settings.home)
-    home.mkdir(parents=True, exist_ok=True)
-    with (home / LOCK_FILE).open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DigestBusy(f"another `paperboy digest send` is running on {home}") from None
+    busy = DigestBusy(f"another `paperboy digest send` is running on {home}")
+    with exclusive_lock(home / LOCK_FILE, lambda: busy):
         engine = sessions.kw["bind"]
         connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         postgres = engine.dialect.name == "postgresql"
@@ -104,7 +100,6 @@ def digest_lock(settings: Settings, sessions: sessionmaker[Session]) -> Iterator
                     connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": _PG_LOCK_KEY})
         finally:
             connection.close()
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def stored_content(session: Session, chosen: dict[str, Any]) -> DigestContent:

@@ -12,18 +12,18 @@ a Qdrant server or cluster. Rebuilds fill a new collection and move the alias at
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import time
 import uuid
 import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
 from paperboy.db.repositories.search_docs import PaperContent
+from paperboy.locks import exclusive_lock
 from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexBusy, Mode, Ranked, Vector
 from paperboy.search.fusion import FusedScore
 from paperboy.search.lexical import SearchFilters, day_number
@@ -213,19 +213,12 @@ class QdrantBackend:
         return name
 
     # --- writing -------------------------------------------------------------------------------
-    @contextmanager
-    def lock(self) -> Iterator[None]:
-        """One indexer per data dir (an OS lock). Several machines indexing one cluster need a scheduler."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        with (self.home / "qdrant-indexer.lock").open("w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise IndexBusy(f"another `paperboy index` is running on {self.home}") from None
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def lock(self) -> AbstractContextManager[None]:
+        """One indexer per data dir. (Several machines indexing one cluster need one scheduler.)"""
+        return exclusive_lock(
+            self.home / "qdrant-indexer.lock",
+            lambda: IndexBusy(f"another `paperboy index` is running on {self.home}"),
+        )
 
     def exists(self) -> bool:
         return self._current() is not None

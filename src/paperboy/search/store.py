@@ -7,15 +7,14 @@ replaces `CURRENT` with a rename, so readers never see a half-built index.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+from paperboy.locks import exclusive_lock
 from paperboy.search.backend import IndexBusy
 from paperboy.search.lexical import LexicalIndex
 from paperboy.search.vectors import VectorIndex
@@ -56,20 +55,11 @@ def publish_build(home: Path, build: Path) -> None:
             shutil.rmtree(other, ignore_errors=True)
 
 
-@contextmanager
-def indexer_lock(home: Path) -> Iterator[None]:
-    """One indexer at a time per data dir (an OS lock, released even when the process is killed)."""
-    root = index_root(home)
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "indexer.lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise IndexBusy(f"another `paperboy index` is running on {home}") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def indexer_lock(home: Path) -> AbstractContextManager[None]:
+    """One indexer at a time per data dir."""
+    return exclusive_lock(
+        index_root(home) / "indexer.lock", lambda: IndexBusy(f"another `paperboy index` is running on {home}")
+    )
 
 
 class SearchStore:
