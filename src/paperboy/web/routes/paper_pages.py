@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -193,6 +194,26 @@ def _comment_paper_id(session: Session, comment_id: int) -> str:
     return paper.arxiv_id if paper else ""
 
 
+def _change_comment(
+    request: Request,
+    viewer: Viewer,
+    comment_id: int,
+    change: Callable[[Session, User], object],
+    failure: str,
+    target: str,
+) -> Response:
+    """Apply one comment change as the viewer; back to the paper (`target` formats `{arxiv_id}`)."""
+    try:
+        with transaction(web(request).sessions) as session:
+            user = session.get(User, viewer.id)
+            assert user is not None
+            change(session, user)
+            arxiv_id = _comment_paper_id(session, comment_id)
+    except CommentError as exc:
+        return render(request, "error.html", {"title": failure, "message": str(exc)}, 400)
+    return RedirectResponse(target.format(arxiv_id=arxiv_id), status_code=303)
+
+
 @router.post("/comments/{comment_id}/edit", dependencies=_write, response_model=None)
 def post_comment_edit(
     request: Request,
@@ -200,30 +221,28 @@ def post_comment_edit(
     viewer: Annotated[Viewer, Depends(require_viewer)],
     body: Annotated[str, Form(max_length=20_000)] = "",
 ) -> Response:
-    try:
-        with transaction(web(request).sessions) as session:
-            user = session.get(User, viewer.id)
-            assert user is not None
-            edit_comment(session, user, comment_id, body)
-            arxiv_id = _comment_paper_id(session, comment_id)
-    except CommentError as exc:
-        return render(request, "error.html", {"title": "Comment not saved", "message": str(exc)}, 400)
-    return RedirectResponse(f"/papers/{arxiv_id}?notice=comment-saved#comment-{comment_id}", status_code=303)
+    return _change_comment(
+        request,
+        viewer,
+        comment_id,
+        lambda session, user: edit_comment(session, user, comment_id, body),
+        "Comment not saved",
+        f"/papers/{{arxiv_id}}?notice=comment-saved#comment-{comment_id}",
+    )
 
 
 @router.post("/comments/{comment_id}/delete", dependencies=_write, response_model=None)
 def post_comment_delete(
     request: Request, comment_id: int, viewer: Annotated[Viewer, Depends(require_viewer)]
 ) -> Response:
-    try:
-        with transaction(web(request).sessions) as session:
-            user = session.get(User, viewer.id)
-            assert user is not None
-            delete_comment(session, user, comment_id)
-            arxiv_id = _comment_paper_id(session, comment_id)
-    except CommentError as exc:
-        return render(request, "error.html", {"title": "Comment not deleted", "message": str(exc)}, 400)
-    return RedirectResponse(f"/papers/{arxiv_id}?notice=comment-deleted#comments", status_code=303)
+    return _change_comment(
+        request,
+        viewer,
+        comment_id,
+        lambda session, user: delete_comment(session, user, comment_id),
+        "Comment not deleted",
+        "/papers/{arxiv_id}?notice=comment-deleted#comments",
+    )
 
 
 def _forbidden(request: Request) -> HTMLResponse:
@@ -241,15 +260,14 @@ def post_comment_hide(
 ) -> Response:
     if not viewer.is_admin:
         return _forbidden(request)
-    try:
-        with transaction(web(request).sessions) as session:
-            admin = session.get(User, viewer.id)
-            assert admin is not None
-            set_comment_hidden(session, admin, comment_id, hidden)
-            arxiv_id = _comment_paper_id(session, comment_id)
-    except CommentError as exc:
-        return render(request, "error.html", {"title": "Comment unchanged", "message": str(exc)}, 400)
-    return RedirectResponse(f"/papers/{arxiv_id}#comment-{comment_id}", status_code=303)
+    return _change_comment(
+        request,
+        viewer,
+        comment_id,
+        lambda session, admin: set_comment_hidden(session, admin, comment_id, hidden),
+        "Comment unchanged",
+        f"/papers/{{arxiv_id}}#comment-{comment_id}",
+    )
 
 
 @router.post("/daily/{entry_id}/remove", dependencies=_write, response_model=None)
