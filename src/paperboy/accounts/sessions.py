@@ -7,7 +7,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, delete, select
+from sqlalchemy import CursorResult, delete
 from sqlalchemy.orm import Session
 
 from paperboy.clock import utcnow
@@ -20,6 +20,7 @@ def _hash(token: str) -> str:
 
 def start_session(session: Session, user: User, days: int) -> str:
     """A new sign-in for `user`; returns the token for the cookie (the database keeps only its hash)."""
+    purge_expired(session)  # sign-ins are rare enough to tidy the table as they happen
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.add(
@@ -55,7 +56,3 @@ def end_other_sessions(session: Session, user: User, keep_token: str | None) -> 
 def purge_expired(session: Session) -> int:
     result: CursorResult[Any] = session.execute(delete(UserSession).where(UserSession.expires_at <= utcnow()))  # type: ignore[assignment]
     return result.rowcount or 0
-
-
-def session_count(session: Session, user: User) -> int:
-    return len(session.scalars(select(UserSession.token_hash).where(UserSession.user_id == user.id)).all())

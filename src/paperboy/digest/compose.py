@@ -91,6 +91,9 @@ class DigestComposer:
     ) -> None:
         self.embedder = embedder
         self.trending = trending_items(session, trending_days, gravity, limit=200)
+        self.trending_stems = {
+            i.paper.id: text_stems(f"{i.paper.title} {i.paper.abstract}") for i in self.trending
+        }
         since = now - WINDOWS[frequency]
         query = (
             select(Paper)
@@ -122,18 +125,15 @@ class DigestComposer:
         sent = self._already_sent(session, subscription.id, pool_ids)
         excluded = [query_stems(k) for k in topics.excluded_keywords]
 
-        def allowed(paper: Paper, stems: frozenset[str] | None = None) -> bool:
-            if paper.id in sent:
-                return False
-            words = stems if stems is not None else text_stems(f"{paper.title} {paper.abstract}")
-            return not any(terms and terms <= words for terms in excluded)
+        def allowed(paper: Paper, stems: frozenset[str]) -> bool:
+            return paper.id not in sent and not any(terms and terms <= stems for terms in excluded)
 
         for_you = self._for_you(topics, allowed) if not topics.empty else []
         trending_share = limit if not for_you else max(limit - len(for_you), math.ceil(limit / 2))
         pool = [
             _digest_paper(item.paper, item.upvotes, f"{item.upvotes} upvotes")
             for item in self.trending
-            if allowed(item.paper)
+            if allowed(item.paper, self.trending_stems[item.paper.id])
         ]
         trending = pool[:trending_share]
         chosen = {p.paper_id for p in trending}
@@ -148,6 +148,7 @@ class DigestComposer:
         scored: dict[int, tuple[float, DigestPaper]] = {}
         categories = set(topics.categories)
         query_vectors = {k: self.embedder.embed_query(k) for k in topics.keywords} if self.embedder else {}
+        keyword_terms = {k: query_stems(k) for k in topics.keywords}  # once, not per candidate
         followed = [a.lower() for a in topics.authors]
         for candidate in self.candidates:
             paper = candidate.paper
@@ -161,7 +162,7 @@ class DigestComposer:
                     break
             if best is None and topics.keywords and (in_categories or not categories):
                 for keyword in topics.keywords:
-                    terms = query_stems(keyword)
+                    terms = keyword_terms[keyword]
                     lexical = len(terms & candidate.stems) / len(terms) if terms else 0.0
                     vector = query_vectors.get(keyword)
                     dense = (

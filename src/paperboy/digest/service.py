@@ -15,7 +15,7 @@ from paperboy.config import Settings
 from paperboy.db.engine import transaction
 from paperboy.db.models import Subscription
 from paperboy.digest.compose import DigestComposer
-from paperboy.digest.links import CONFIRM, MANAGE, SubscriptionLinks, links_for, read_token
+from paperboy.digest.links import CONFIRM, FOREVER, MANAGE, SubscriptionLinks, links_for, read_token
 from paperboy.digest.mailer import Mailer
 from paperboy.digest.messages import confirmation_message, digest_html
 from paperboy.digest.subscriptions import (
@@ -82,7 +82,7 @@ class DigestService:
             subscription = session.get(Subscription, outcome.subscription_id)
             assert subscription is not None
             apply_preferences(subscription, check_request(request))
-            confirm(session, subscription.id, subscription.email)
+            confirm(subscription)
             return outcome
 
     def unsubscribe_address(self, email: str, frequency: str | None = None) -> int:
@@ -98,10 +98,8 @@ class DigestService:
             return len(found)
 
     def _subscription(self, session: Session, purpose: str, token: str) -> Subscription:
-        max_age = self.settings.confirm_days * 86400 if purpose == CONFIRM else None
-        subscription_id, email = read_token(
-            self.signer, purpose, token, *(() if max_age is None else (max_age,))
-        )
+        max_age = self.settings.confirm_days * 86400 if purpose == CONFIRM else FOREVER
+        subscription_id, email = read_token(self.signer, purpose, token, max_age)
         subscription = session.get(Subscription, subscription_id)
         if subscription is None or subscription.email != email:
             raise TokenError("this subscription no longer exists")
@@ -109,16 +107,14 @@ class DigestService:
 
     def confirm(self, token: str) -> Subscription:
         with transaction(self.sessions) as session:
-            found = self._subscription(session, CONFIRM, token)
-            subscription = confirm(session, found.id, found.email)
-            assert subscription is not None
+            subscription = self._subscription(session, CONFIRM, token)
+            confirm(subscription)
             return subscription
 
     def unsubscribe(self, token: str) -> Subscription:
         with transaction(self.sessions) as session:
-            found = self._subscription(session, MANAGE, token)
-            subscription = unsubscribe(session, found.id, found.email)
-            assert subscription is not None
+            subscription = self._subscription(session, MANAGE, token)
+            unsubscribe(subscription)
             return subscription
 
     def find(self, token: str) -> Subscription:

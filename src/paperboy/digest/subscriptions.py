@@ -182,21 +182,13 @@ def subscribe(session: Session, request: SubscriptionRequest, user_id: int | Non
     return SubscribeOutcome(subscription.id, checked.email, needs_confirmation=True)
 
 
-def confirm(session: Session, subscription_id: int, email: str) -> Subscription | None:
-    """Activate the subscription the confirmation link names (None when it no longer exists)."""
-    subscription = session.get(Subscription, subscription_id)
-    if subscription is None or subscription.email != email:
-        return None
+def confirm(subscription: Subscription) -> None:
+    """Activate a subscription whose address was confirmed (again is harmless)."""
     if subscription.status != "active":
         subscription.status = "active"
         subscription.confirmed_at = utcnow()
         subscription.bounce_count = 0
-    return subscription
 
 
-def unsubscribe(session: Session, subscription_id: int, email: str) -> Subscription | None:
-    subscription = session.get(Subscription, subscription_id)
-    if subscription is None or subscription.email != email:
-        return None
+def unsubscribe(subscription: Subscription) -> None:
     subscription.status = "unsubscribed"
-    return subscription

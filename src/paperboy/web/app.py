@@ -196,8 +196,6 @@ def create_app(
             "write": RateLimiter(settings.rate_limit_write),
         },
     )
-    app.state.settings = settings
-    app.state.search_service = search_service
     app.add_middleware(SecurityHeadersMiddleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.mount("/static-docs", StaticFiles(directory=str(SWAGGER_UI)), name="static-docs")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from paperboy.clock import utcnow
-from paperboy.feed.daily import latest_date, period_items, trending_items
+from paperboy.feed.daily import FeedItem, latest_date, period_items, trending_items
 from paperboy.feed.periods import Period, PeriodError, parse_period
 from paperboy.search.query import QueryError
 from paperboy.search.service import SearchRequest
@@ -36,6 +36,13 @@ class FeedEntry:
     summary: str
     authors: Sequence[str]
     updated: datetime
+
+
+def _entries_of(items: Sequence[FeedItem]) -> list[FeedEntry]:
+    return [
+        FeedEntry(i.paper.arxiv_id, i.paper.title, i.paper.abstract, i.paper.authors, i.entry.submitted_at)
+        for i in items
+    ]
 
 
 def _utc(value: datetime) -> datetime:
@@ -126,10 +133,7 @@ def daily_feed(
             if period
             else []
         )
-    entries = [
-        FeedEntry(i.paper.arxiv_id, i.paper.title, i.paper.abstract, i.paper.authors, i.entry.submitted_at)
-        for i in items
-    ]
+    entries = _entries_of(items)
     label = period.label if period else "no papers yet"
     site = f"/papers?{period.parameter}={period.key}" if period else "/"
     return _response(request, fmt, f"Daily papers — {label}", site, entries)
@@ -140,11 +144,7 @@ def trending_feed(request: Request, fmt: Annotated[Format, Path(description="rss
     settings = web(request).settings
     with web(request).sessions() as session:
         items = trending_items(session, settings.trending_days, settings.trending_gravity, limit=50)
-    entries = [
-        FeedEntry(i.paper.arxiv_id, i.paper.title, i.paper.abstract, i.paper.authors, i.entry.submitted_at)
-        for i in items
-    ]
-    return _response(request, fmt, "Trending papers", "/trending", entries)
+    return _response(request, fmt, "Trending papers", "/trending", _entries_of(items))
 
 
 @router.get("/search.{fmt}", summary="Search results as a feed")
