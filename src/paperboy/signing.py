@@ -31,7 +31,8 @@ def load_secret_key(settings: Settings) -> bytes:
     path = Path(settings.home) / KEY_FILE
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}")
+        # Unique per caller: the web app and `serve`'s background jobs may create the key at the same moment.
+        temporary = path.with_name(f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(8)}")
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(secrets.token_urlsafe(48))
@@ -40,7 +41,7 @@ def load_secret_key(settings: Settings) -> bytes:
         except FileExistsError:
             pass
         finally:
-            temporary.unlink()
+            temporary.unlink(missing_ok=True)
     return path.read_text().strip().encode()
 
 
