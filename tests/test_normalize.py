@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 
+from paperboy.arxiv_ids import is_arxiv_id, parse_arxiv_id
 from paperboy.db.records import RecordError
 from paperboy.ingest.normalize import (
     clean_abstract,
     clean_authors,
     clean_categories,
     clean_text,
-    is_arxiv_id,
     limit_length,
     looks_withdrawn,
-    parse_arxiv_id,
     parse_datetime,
     parse_version,
     split_authors,

@@ -18,9 +18,8 @@ from paperboy.db.repositories.queue import pending_count
 from paperboy.search.backend import SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.indexer import Indexer
-from paperboy.search.lexical import SearchFilters
 from paperboy.search.qdrant import QdrantBackend
-from paperboy.search.query import QueryError
+from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import SearchRequest, SearchService
 from paperboy.search.terms import analyzer
 from search_support import MemoizingEmbedder, sample_records
@@ -73,7 +72,7 @@ def test_every_paper_is_indexed_once_and_the_queue_is_empty(
     indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
 ) -> None:
     indexer, service = indexed
-    assert service.backend.count() == len(corpus)
+    assert service.backend.counts().lexical == len(corpus)
     if isinstance(service.backend, EmbeddedBackend):
         store = service.backend.store()
         assert store.lexical.count() == len(store.vectors) == len(corpus)
@@ -227,7 +226,7 @@ def test_changed_and_withdrawn_papers_are_reindexed_and_removed(
     assert ids(service, "zymurgical sourdough", mode="lexical") == [changed.arxiv_id]
     assert corpus[6].arxiv_id not in ids(service, corpus[6].title, k=50)
     assert corpus[6].arxiv_id not in ids(service, corpus[6].arxiv_id, k=50)
-    assert service.backend.count() == len(corpus) - 1
+    assert service.backend.counts().lexical == len(corpus) - 1
     if isinstance(service.backend, EmbeddedBackend):
         store = service.backend.store()
         assert store.lexical.count() == len(store.vectors) == len(corpus) - 1
@@ -248,7 +247,7 @@ def test_rebuild_reuses_vectors_and_gives_the_same_results(
     calls = embedder.calls
     summary = indexer.rebuild()
     assert summary.embedded == 0 and summary.reused_vectors == len(corpus) and embedder.calls == calls
-    assert summary.documents == len(corpus) == service.backend.count()
+    assert summary.documents == len(corpus) == service.backend.counts().lexical
     fresh(service)
     if isinstance(service.backend, EmbeddedBackend) and old_build is not None:
         assert service.backend.store().build != old_build and not old_build.exists()
@@ -330,7 +329,7 @@ def test_a_new_backend_gets_every_paper_on_its_first_run(
     try:
         calls = embedder.calls
         summary = Indexer(sessions, other, embedder).run()
-        assert summary.indexed == len(corpus) == other.count()
+        assert summary.indexed == len(corpus) == other.counts().lexical
         assert summary.embedded == 0 and embedder.calls == calls, "the stored vectors are reused"
         found = SearchService(sessions, other, embedder).search(SearchRequest(corpus[3].title))
         assert found.hits[0].paper.arxiv_id == corpus[3].arxiv_id

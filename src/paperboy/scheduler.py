@@ -28,18 +28,19 @@ class PeriodicJob:
         self.run = run
         self.interval = interval
         self.busy = busy
-        self._stop = threading.Event()
+        self.stopping = threading.Event()
+        """Set when the server shuts down: a long round may check it to end early (losing nothing)."""
         self._thread = threading.Thread(target=self._loop, name=f"paperboy-{name}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
+        self.stopping.set()
         self._thread.join(timeout)
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
+        while not self.stopping.is_set():
             try:
                 line = self.run()
                 if line:
@@ -48,4 +49,4 @@ class PeriodicJob:
                 log.info("%s: another run holds the lock; skipping this round", self.name)
             except Exception:
                 log.exception("%s failed; retrying in %s s", self.name, self.interval)
-            self._stop.wait(self.interval)
+            self.stopping.wait(self.interval)

@@ -22,8 +22,7 @@ from paperboy.search.batch_embed import EXECUTORS, BatchEmbedError, batch_embed
 from paperboy.search.embedder import Embedder, EmbedderUnavailable
 from paperboy.search.evaluation import BeirCorpusSource, evaluate, load_beir
 from paperboy.search.factory import make_embedder, make_indexer, make_search_service
-from paperboy.search.lexical import SearchFilters
-from paperboy.search.query import QueryError
+from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import MODES, Hit, SearchRequest
 
 eval_app = typer.Typer(help="Measure search quality.", no_args_is_help=True)

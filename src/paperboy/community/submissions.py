@@ -14,14 +14,15 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.clock import utcnow
 from paperboy.config import Settings
 from paperboy.db.engine import transaction
 from paperboy.db.models import DailyEntry, Paper, User
 from paperboy.db.records import PaperRecord, RecordError
 from paperboy.db.repositories.papers import get_paper, upsert_papers
+from paperboy.db.repositories.vector_queue import promote_for_vectors
 from paperboy.ingest.http import PoliteClient
-from paperboy.ingest.normalize import parse_arxiv_id
 from paperboy.ingest.records import IngestError
 from paperboy.ingest.sources.arxiv_api import ArxivApiSource
 
@@ -131,4 +132,6 @@ def _save(
                 hidden=False,
             )
         )
+        session.flush()
+        promote_for_vectors(session, [paper.id])  # shown today: embed it before the backlog
     return Submission(arxiv_id, day, added=True)

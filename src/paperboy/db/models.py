@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -262,6 +263,24 @@ class IndexQueue(Base):
     generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     """Bumped on every re-enqueue, so an indexer that read an older generation cannot acknowledge a newer change."""
     enqueued_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class VectorQueue(Base):
+    """Papers in the keyword index that wait for their vector, worked in `priority` order (lowest first).
+
+    The priority puts what visitors meet first at the front: papers on daily lists (newest list first),
+    then papers by publication date (newest first), then undated ones (db/repositories/vector_queue.py).
+    """
+
+    __tablename__ = "vector_queue"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    generation: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    """Bumped on every re-enqueue, as in IndexQueue."""
+    priority: Mapped[int] = mapped_column(BigInteger)
+    enqueued_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    __table_args__ = (Index("ix_vector_queue_priority", "priority", "paper_id"),)
 
 
 class IngestState(Base):

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.db.records import PaperRecord, RecordError, VersionRecord
 from paperboy.ingest.normalize import (
     clean_abstract,
@@ -18,7 +19,6 @@ from paperboy.ingest.normalize import (
     clean_text,
     limit_length,
     looks_withdrawn,
-    parse_arxiv_id,
     parse_datetime,
     parse_version,
     require,

@@ -1,61 +1,27 @@
 """Field normalizers shared by every source: whitespace, arXiv ids, dates, author lists, categories.
 
+(arXiv ids are parsed in paperboy/arxiv_ids.py, which search and the web use too.)
+
 Each raises RecordError with the field name, so a rejected record says exactly what was wrong.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import UTC, date, datetime
 from email.utils import parsedate_to_datetime
 
 from paperboy.db.records import RecordError
+from paperboy.tex import detex
 
 _WS = re.compile(r"\s+")
 # Control characters other than whitespace: PostgreSQL rejects NUL in text, and none belongs in metadata.
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1f\x7f]")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n|\n[ \t]+(?=\S)")
 _LISTING_TRAILER = re.compile(r"\\\\\s*\(\s*https?://arxiv\.org/abs/[^)]*\)\s*$")
-NEW_STYLE_ID = re.compile(r"^(\d{4}\.\d{4,5})(?:v(\d+))?$")
-OLD_STYLE_ID = re.compile(r"^([a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7})(?:v(\d+))?$")
-_ID_PREFIXES = re.compile(
-    r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/|arxiv:|oai:arxiv\.org:)", re.I
-)
-_PDF_SUFFIX = re.compile(r"\.pdf$", re.I)
 CATEGORY = re.compile(r"^[a-z][a-z\-]*(?:\.[A-Za-z][A-Za-z\-]*)?$")
 MAX_CATEGORY_LENGTH = 32
 """The width of `papers.primary_category`; real arXiv categories are at most 17 characters."""
-
-_TEX_ACCENTS = {
-    "'": "\u0301",
-    "`": "\u0300",
-    "^": "\u0302",
-    '"': "\u0308",
-    "~": "\u0303",
-    "=": "\u0304",
-    ".": "\u0307",
-    "u": "\u0306",
-    "v": "\u030c",
-    "H": "\u030b",
-    "c": "\u0327",
-    "k": "\u0328",
-    "r": "\u030a",
-}
-_TEX_ACCENT = re.compile(r"""\\([`'^"~=.uvHckr])\s*\{?\\?([A-Za-z])\}?""")
-_TEX_LETTERS = {
-    r"\ss": "ß",
-    r"\o": "ø",
-    r"\O": "Ø",
-    r"\ae": "æ",
-    r"\AE": "Æ",
-    r"\l": "ł",
-    r"\L": "Ł",
-    r"\aa": "å",
-    r"\AA": "Å",
-    r"\i": "\u0131",  # dotless i
-}
-_TEX_LETTER = re.compile(r"\{?(\\(?:ss|o|O|ae|AE|l|L|aa|AA|i))\}?(?![A-Za-z])")
 
 
 def clean_text(value: object, field: str) -> str | None:
@@ -93,30 +59,6 @@ def require(value: str | None, field: str) -> str:
     return value
 
 
-def parse_arxiv_id(value: object, field: str = "id") -> tuple[str, int | None]:
-    """Split an arXiv identifier (URL, `arXiv:` prefix or bare, old or new style) into id and version."""
-    if not isinstance(value, str) or not value.strip():
-        raise RecordError(f"field {field!r}: missing arXiv id")
-    text = _PDF_SUFFIX.sub("", _ID_PREFIXES.sub("", value.strip()))
-    for pattern in (NEW_STYLE_ID, OLD_STYLE_ID):
-        match = pattern.match(text)
-        if match:
-            version = int(match.group(2)) if match.group(2) else None
-            if version == 0:
-                raise RecordError(f"field {field!r}: version 0 in {value!r}")
-            return match.group(1), version
-    raise RecordError(f"field {field!r}: not an arXiv id: {value!r}")
-
-
-def is_arxiv_id(value: str) -> bool:
-    """Whether `value` parses as an arXiv identifier."""
-    try:
-        parse_arxiv_id(value)
-    except RecordError:
-        return False
-    return True
-
-
 def parse_version(value: object, field: str = "version") -> int | None:
     """'v3', '3' or 3 → 3."""
     if value is None or value == "":
@@ -151,17 +93,6 @@ def parse_datetime(value: object, field: str) -> datetime | None:
     if not 1980 <= parsed.year <= 2200:
         raise RecordError(f"field {field!r}: date out of range: {value!r}")
     return parsed
-
-
-def detex(text: str) -> str:
-    """Turn the TeX accents arXiv uses in author names (Bal\\'azs, G\\"odel) into Unicode."""
-    if "\\" not in text:
-        return text
-    text = _TEX_ACCENT.sub(
-        lambda m: unicodedata.normalize("NFC", m.group(2) + _TEX_ACCENTS[m.group(1)]), text
-    )
-    text = _TEX_LETTER.sub(lambda m: _TEX_LETTERS[m.group(1)], text)
-    return text.replace("{", "").replace("}", "")
 
 
 _AFFILIATION = re.compile(r"\([^()]*\)")

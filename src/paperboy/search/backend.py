@@ -1,28 +1,31 @@
 """The one protocol the search service and the indexer talk to, so the index can live in different
 engines: the embedded tantivy + usearch pair (default) or a Qdrant collection (scale-out).
 
-A backend stores, per paper, the searchable text (BM25) and its vector, and answers ranked queries with
-the filters of `ParsedQuery` and `SearchFilters`. Everything here is derived data: `paperboy index
---rebuild` recreates it from the database.
+A backend stores, per paper, the searchable text (BM25) and, once it is computed, its vector. The two
+are written separately: a paper is keyword-searchable as soon as it is ingested, and gains its vector
+when the background embedding reaches it (search/indexer.py). Reading, a backend returns candidates with
+their scores on each side (`Candidates`); ranking them is the search service's job (search/fusion.py),
+the same for every backend. Everything here is derived data: `paperboy index --rebuild` recreates it
+from the database.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from paperboy.db.repositories.search_docs import PaperContent
-from paperboy.search.fusion import FusedScore
-from paperboy.search.lexical import SearchFilters
-from paperboy.search.query import ParsedQuery
+from paperboy.search.fusion import Candidates
+from paperboy.search.query import ParsedQuery, SearchFilters
+from paperboy.search.vocabulary import Vocabulary
 
 Mode = Literal["hybrid", "lexical", "dense"]
 Vector = npt.NDArray[np.float32]
-Ranked = list[tuple[int, FusedScore]]
 FILTERED_DENSE_OVERSAMPLE = 10
 """With filters, take this many times more vector candidates, since many will not pass."""
 
@@ -31,20 +34,46 @@ class IndexBusy(RuntimeError):
     """Another indexer holds the backend's write lock."""
 
 
+@dataclass(frozen=True)
+class IndexCounts:
+    """Papers in the keyword index, and how many of them have a vector."""
+
+    lexical: int
+    embedded: int
+
+
 class IndexWriter(Protocol):
     """Writes to one index: the live one (incremental runs) or a fresh one (rebuilds)."""
 
-    def upsert(self, papers: Sequence[PaperContent], vectors: Vector) -> None:
-        """Add or replace papers; `vectors` has one row per paper, in order."""
+    def upsert_text(self, papers: Sequence[PaperContent]) -> None:
+        """Add or replace the searchable text of papers (their vectors, if any, are kept)."""
         ...
 
-    def delete(self, paper_ids: Sequence[int]) -> None: ...
+    def delete_text(self, paper_ids: Sequence[int]) -> None: ...
 
-    def commit(self) -> None:
-        """Make everything written so far durable and visible to searches."""
+    def upsert_vectors(self, paper_ids: Sequence[int], vectors: Vector) -> None:
+        """Set the vectors of papers already written with `upsert_text`; one row per paper, in order."""
         ...
 
-    def count(self) -> int: ...
+    def delete_vectors(self, paper_ids: Sequence[int]) -> None: ...
+
+    def commit_text(self) -> None:
+        """Make the text written so far durable and visible to searches."""
+        ...
+
+    def commit_vectors(self) -> None:
+        """Make the vectors written so far durable and visible to searches."""
+        ...
+
+    def counts(self) -> IndexCounts: ...
+
+    def vocabulary(self) -> Vocabulary:
+        """The vocabulary of this index, which the indexer rebuilds from `words()`."""
+        ...
+
+    def words(self) -> list[tuple[str, int]]:
+        """Every exact word of the indexed text, with how many papers hold it."""
+        ...
 
 
 class SearchBackend(Protocol):
@@ -58,7 +87,7 @@ class SearchBackend(Protocol):
         """Whether an index has been created (an empty one counts)."""
         ...
 
-    def count(self) -> int: ...
+    def counts(self) -> IndexCounts: ...
 
     def writer(self) -> IndexWriter:
         """The live index, for incremental writes (created empty when there is none)."""
@@ -68,25 +97,44 @@ class SearchBackend(Protocol):
         """A fresh, empty index; it replaces the live one atomically when the block ends without error."""
         ...
 
-    def rank(
-        self, parsed: ParsedQuery, mode: Mode, filters: SearchFilters, depth: int, embed: Callable[[], Vector]
-    ) -> Ranked:
-        """The best `depth` papers for the query, best first, with the scores that explain the order.
+    def candidates(
+        self,
+        parsed: ParsedQuery,
+        mode: Mode,
+        filters: SearchFilters,
+        depth: int,
+        embed: Callable[[], Vector],
+        covering_words: Sequence[str] = (),
+        count: bool = False,
+    ) -> Candidates:
+        """Up to `depth` candidates from each side the mode uses, each scored on both sides where it can
+        be (BM25 of the vector candidates, cosine of the BM25 candidates that have vectors), and which of
+        them hold every one of `covering_words`. `embed` computes the query vector (dense and hybrid
+        modes only); `count` asks for the number of papers matching a query word."""
+        ...
 
-        `embed` computes the query vector; backends call it only for dense and hybrid modes.
-        """
+    def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
+        """Papers passing a query without words (filters only), newest first."""
         ...
 
     def exact_title(self, text: str) -> list[int]:
-        """Papers whose title equals `text`, ignoring case and punctuation."""
+        """Papers whose title equals `text`, ignoring case, accents, punctuation and TeX markup."""
         ...
 
     def passing(self, parsed: ParsedQuery, paper_ids: Sequence[int], filters: SearchFilters) -> set[int]:
         """Those of `paper_ids` that satisfy the filters, phrases, authors and categories."""
         ...
 
-    def similar(self, paper_id: int, k: int) -> list[tuple[int, float]]:
-        """The `k` nearest papers by vector (the paper itself left out)."""
+    def similar(self, paper_id: int, k: int) -> list[tuple[int, float]] | None:
+        """The `k` nearest papers by vector (the paper itself left out); None while it has no vector."""
+        ...
+
+    def word_counts(self, words: Sequence[str]) -> dict[str, int]:
+        """Papers holding each exact word (or its plural/singular)."""
+        ...
+
+    def vocabulary(self) -> Vocabulary | None:
+        """The live index's vocabulary (None before the first index run)."""
         ...
 
     def close(self) -> None: ...

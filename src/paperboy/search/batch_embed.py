@@ -33,7 +33,7 @@ from paperboy.db.repositories.embeddings import load_content_hashes, store_embed
 from paperboy.db.repositories.queue import pending_count, take_batch
 from paperboy.db.repositories.search_docs import paper_contents
 from paperboy.progress import Progress, SilentProgress
-from paperboy.search.embedder import Embedder, MiniLmOnnxEmbedder, document_text
+from paperboy.search.embedder import QUANTIZED_TAG, Embedder, MiniLmOnnxEmbedder, document_text
 from paperboy.search.indexer import content_hash
 
 Executor = Literal["local", "ray"]
@@ -194,7 +194,9 @@ class EmbedActor:
     """A Ray Data actor: loads the model once, then embeds one batch of rows per call."""
 
     def __init__(self, signature: str, batch_size: int, max_chunks: int, threads: int) -> None:
-        self.embedder = MiniLmOnnxEmbedder(threads=threads, batch_size=batch_size, max_chunks=max_chunks)
+        self.embedder = MiniLmOnnxEmbedder(
+            threads=threads, batch_size=batch_size, max_chunks=max_chunks, quantize=QUANTIZED_TAG in signature
+        )
         if self.embedder.signature != signature:
             raise BatchEmbedError(
                 f"the Ray worker's embedder is {self.embedder.signature!r}, the driver's {signature!r}: "

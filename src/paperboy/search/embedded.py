@@ -1,8 +1,8 @@
 """The embedded backend: BM25 in tantivy and an HNSW vector index in usearch, under <home>/index.
 
-Hybrid ranking: BM25 candidates and vector candidates, each scored on both sides (BM25 of the vector
-candidates through a restricted tantivy query, cosine of the BM25 candidates from the stored vectors),
-then fused with normalized scores (search/fusion.py).
+Candidates: BM25's best and the vector index's best, each scored on the other side (BM25 of the vector
+candidates through a restricted tantivy query, cosine of the BM25 candidates from the stored vectors).
+The search service fuses them (search/fusion.py).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 from threading import Lock
 
 from paperboy.db.repositories.search_docs import PaperContent
-from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, Mode, Ranked, Vector
-from paperboy.search.fusion import FusedScore, FusionParams, fuse
-from paperboy.search.lexical import SearchFilters
-from paperboy.search.query import ParsedQuery
+from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexCounts, Mode, Vector
+from paperboy.search.fusion import Candidates, FusionParams
+from paperboy.search.query import ParsedQuery, SearchFilters
 from paperboy.search.store import SearchStore, current_build, indexer_lock, new_build_dir, publish_build
+from paperboy.search.vocabulary import Vocabulary
 
 REFRESH_SECONDS = 1.0
 
@@ -30,21 +30,41 @@ class StoreWriter:
     def __init__(self, store: SearchStore, fresh: bool = False) -> None:
         self.store = store
         self.fresh = fresh
+        self._vectors_dirty = False
 
-    def upsert(self, papers: Sequence[PaperContent], vectors: Vector) -> None:
+    def upsert_text(self, papers: Sequence[PaperContent]) -> None:
         self.store.lexical.upsert(papers, fresh=self.fresh)
-        if papers:
-            self.store.vectors.upsert([p.paper_id for p in papers], vectors, fresh=self.fresh)
 
-    def delete(self, paper_ids: Sequence[int]) -> None:
+    def delete_text(self, paper_ids: Sequence[int]) -> None:
         self.store.lexical.delete(paper_ids)
-        self.store.vectors.delete(paper_ids)
 
-    def commit(self) -> None:
-        self.store.commit()
+    def upsert_vectors(self, paper_ids: Sequence[int], vectors: Vector) -> None:
+        if paper_ids:
+            self.store.vectors.upsert(list(paper_ids), vectors, fresh=self.fresh)
+            self._vectors_dirty = True
 
-    def count(self) -> int:
-        return len(self.store.vectors)
+    def delete_vectors(self, paper_ids: Sequence[int]) -> None:
+        if paper_ids:
+            self.store.vectors.delete(paper_ids)
+            self._vectors_dirty = True
+
+    def commit_text(self) -> None:
+        self.store.lexical.commit()
+
+    def commit_vectors(self) -> None:
+        """Atomic save of the vector file (skipped when nothing changed: at 1M papers it is 0.5 GB)."""
+        if self._vectors_dirty or not self.store.vectors.path.exists():
+            self.store.vectors.save()
+            self._vectors_dirty = False
+
+    def counts(self) -> IndexCounts:
+        return IndexCounts(self.store.lexical.count(), len(self.store.vectors))
+
+    def vocabulary(self) -> Vocabulary:
+        return self.store.vocabulary
+
+    def words(self) -> list[tuple[str, int]]:
+        return self.store.lexical.vocabulary()
 
 
 class EmbeddedBackend:
@@ -68,9 +88,11 @@ class EmbeddedBackend:
     def exists(self) -> bool:
         return current_build(self.home) is not None
 
-    def count(self) -> int:
-        build = current_build(self.home)
-        return len(SearchStore(build, self.dim, writable=False).vectors) if build else 0
+    def counts(self) -> IndexCounts:
+        store = self.store()
+        if store is None:
+            return IndexCounts(0, 0)
+        return IndexCounts(store.lexical.count(), len(store.vectors))
 
     def writer(self) -> StoreWriter:
         return StoreWriter(SearchStore.open_current(self.home, self.dim, writable=True))
@@ -80,44 +102,55 @@ class EmbeddedBackend:
         build = new_build_dir(self.home)
         writer = StoreWriter(SearchStore(build, self.dim, writable=True), fresh=True)
         yield writer
-        writer.commit()
+        writer.commit_text()
+        writer.commit_vectors()
         publish_build(self.home, build)
 
     # --- reading -------------------------------------------------------------------------------
-    def store(self) -> SearchStore:
-        """The live index, reopened when a rebuild swapped it or an indexer committed to it."""
+    def store(self) -> SearchStore | None:
+        """The live index, reopened when a rebuild swapped it or an indexer committed to it (None while
+        there is none: reading never creates an index, so an empty one cannot pass for the real thing)."""
         with self._lock:
             now = time.monotonic()
-            if self._store is not None and now - self._checked < REFRESH_SECONDS:
+            if now - self._checked < REFRESH_SECONDS:
                 return self._store
             self._checked = now
             build = current_build(self.home)
-            if self._store is None or build != self._store.build:
-                if build is None:
-                    self._store = SearchStore.open_current(self.home, self.dim, writable=False)
-                else:
-                    self._store = SearchStore(build, self.dim, writable=False)
+            if build is None:
+                self._store = None
+            elif self._store is None or build != self._store.build:
+                self._store = SearchStore(build, self.dim, writable=False)
             else:
                 self._store.lexical.reload()
                 self._store.vectors.refresh()
+                self._store.vocabulary.refresh()
             return self._store
 
-    def rank(
-        self, parsed: ParsedQuery, mode: Mode, filters: SearchFilters, depth: int, embed: Callable[[], Vector]
-    ) -> Ranked:
+    def candidates(
+        self,
+        parsed: ParsedQuery,
+        mode: Mode,
+        filters: SearchFilters,
+        depth: int,
+        embed: Callable[[], Vector],
+        covering_words: Sequence[str] = (),
+        count: bool = False,
+    ) -> Candidates:
         store = self.store()
-        if not parsed.has_terms:
-            return [
-                (pid, FusedScore(None, None, 0.0)) for pid in store.lexical.newest(parsed, depth, filters)
-            ]
-        if mode == "lexical":
-            return [
-                (pid, FusedScore(score, None, score))
-                for pid, score in store.lexical.search(parsed, depth, filters)
-            ]
+        if store is None or not parsed.has_terms:
+            return Candidates()
+        lexical_side = mode != "dense"
         # BM25 runs on a second core while this thread embeds the query and walks the vector index
         # (tantivy, onnxruntime and usearch all release the GIL).
-        bm25 = self._pool.submit(store.lexical.search, parsed, depth, filters) if mode == "hybrid" else None
+        bm25 = (
+            self._pool.submit(store.lexical.search, parsed, depth, filters, count) if lexical_side else None
+        )
+        if mode == "lexical":
+            assert bm25 is not None
+            hits, matches = bm25.result()
+            lexical = dict(hits)
+            covering = store.lexical.covering(covering_words, list(lexical)) if covering_words else set()
+            return Candidates(lexical, {}, covering, matches)
         query_vector = embed()
         constrained = filters.active or parsed.has_filters
         dense_depth = depth * FILTERED_DENSE_OVERSAMPLE if constrained else depth
@@ -126,28 +159,43 @@ class EmbeddedBackend:
             allowed = store.lexical.passing(parsed, list(dense), filters)
             dense = {pid: s for pid, s in dense.items() if pid in allowed}
         if bm25 is None:
-            ordered = sorted(dense.items(), key=lambda item: -item[1])[:depth]
-            return [(pid, FusedScore(None, score, score)) for pid, score in ordered]
+            dense = dict(sorted(dense.items(), key=lambda item: -item[1])[:depth])
+            return Candidates({}, dense, set(), len(dense))
         dense_bm25 = self._pool.submit(store.lexical.score, parsed, list(dense), filters)
-        lexical = dict(bm25.result())
-        lexical_only = [pid for pid in lexical if pid not in dense]
-        dense.update(store.vectors.similarity(query_vector, lexical_only))
+        hits, matches = bm25.result()
+        lexical = dict(hits)
+        dense.update(store.vectors.similarity(query_vector, [pid for pid in lexical if pid not in dense]))
         lexical.update((pid, score) for pid, score in dense_bm25.result().items() if pid not in lexical)
-        fused = fuse(lexical, dense, self.params)
-        return sorted(fused.items(), key=lambda item: (-item[1].fused, item[0]))
+        union = list(set(lexical) | set(dense))
+        covering = store.lexical.covering(covering_words, union) if covering_words else set()
+        return Candidates(lexical, dense, covering, matches)
+
+    def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
+        store = self.store()
+        return store.lexical.newest(parsed, depth, filters) if store else []
 
     def exact_title(self, text: str) -> list[int]:
-        return self.store().lexical.exact_title(text)
+        store = self.store()
+        return store.lexical.exact_title(text) if store else []
 
     def passing(self, parsed: ParsedQuery, paper_ids: Sequence[int], filters: SearchFilters) -> set[int]:
-        return self.store().lexical.passing(parsed, paper_ids, filters)
-
-    def similar(self, paper_id: int, k: int) -> list[tuple[int, float]]:
         store = self.store()
-        vector = store.vectors.vector(paper_id)
-        if vector is None:
-            return []
+        return store.lexical.passing(parsed, paper_ids, filters) if store else set()
+
+    def similar(self, paper_id: int, k: int) -> list[tuple[int, float]] | None:
+        store = self.store()
+        vector = store.vectors.vector(paper_id) if store else None
+        if store is None or vector is None:
+            return None
         return [(pid, s) for pid, s in store.vectors.search(vector, k + 1) if pid != paper_id][:k]
+
+    def word_counts(self, words: Sequence[str]) -> dict[str, int]:
+        store = self.store()
+        return store.lexical.word_counts(words) if store else dict.fromkeys(words, 0)
+
+    def vocabulary(self) -> Vocabulary | None:
+        store = self.store()
+        return store.vocabulary if store else None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False)

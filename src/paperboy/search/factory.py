@@ -29,6 +29,8 @@ def make_embedder(settings: Settings) -> Embedder:
         threads=settings.embed_threads or None,
         batch_size=settings.embed_batch_size,
         max_chunks=settings.embed_max_chunks,
+        quantize=settings.embed_quantize,
+        cache_dir=settings.model_cache,
     )
 
 

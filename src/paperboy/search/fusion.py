@@ -1,15 +1,25 @@
-"""Score fusion of lexical (BM25) and dense (cosine) candidates.
+"""Score fusion of lexical (BM25) and dense (cosine) candidates, for every backend.
 
+Backends return candidates with their scores on each side (search/backend.py); this module ranks them.
 Both score lists are normalized over the candidate set (z-score by default, min-max as an option) and
-combined as `alpha * dense + (1 - alpha) * lexical`. Reciprocal rank fusion is kept for comparison;
-on SciFact train it loses to normalized score fusion (docs/EVALUATION.md).
+combined as `alpha * dense + (1 - alpha) * lexical`.
+
+Two rules keep the evidence honest:
+- BM25 is known for every candidate: a candidate that holds no query word scores 0.0, and those zeros
+  take part in the normalization. Normalizing only over the few papers that match a rare word would
+  make the weakest of them look like a paper without the word at all.
+- A paper without a vector yet (embedding is a background job) has an unknown dense score, not a bad
+  one: it is ranked on its BM25 evidence alone (its normalized BM25 stands in for the dense side).
+
+Reciprocal rank fusion is kept for comparison; on SciFact train it loses to score fusion
+(docs/EVALUATION.md).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 Normalization = Literal["zscore", "minmax"]
@@ -33,6 +43,20 @@ class FusedScore:
     fused: float
 
 
+@dataclass
+class Candidates:
+    """What a backend found for a query, before fusion."""
+
+    lexical: dict[int, float] = field(default_factory=dict)
+    """BM25 of every candidate of the lexical side, and of the dense side where it holds a query word."""
+    dense: dict[int, float] = field(default_factory=dict)
+    """Cosine similarity of every candidate that has a vector."""
+    covering: set[int] = field(default_factory=set)
+    """Candidates that hold every content word of the query (exactly, or as its plural or singular)."""
+    matches: int = 0
+    """Papers in the index that match a query word (counted when asked; else the lexical candidates)."""
+
+
 def _normalize(scores: Mapping[int, float], method: Normalization) -> dict[int, float]:
     if not scores:
         return {}
@@ -46,27 +70,34 @@ def _normalize(scores: Mapping[int, float], method: Normalization) -> dict[int, 
     return {key: (value - mean) / std if std > 0 else 0.0 for key, value in scores.items()}
 
 
-def fuse(
-    lexical: Mapping[int, float], dense: Mapping[int, float], params: FusionParams
-) -> dict[int, FusedScore]:
-    """Fuse two score maps over the union of their keys.
-
-    `lexical` holds BM25 for every candidate (0.0 where a candidate matches no query word); `dense`
-    holds the cosine similarity of every candidate. A candidate missing from one map gets that map's
-    lowest normalized value.
-    """
-    keys = set(lexical) | set(dense)
+def fuse(candidates: Candidates, params: FusionParams) -> dict[int, FusedScore]:
+    """Fused scores over the union of both sides' candidates (rules in the module docstring)."""
+    keys = set(candidates.lexical) | set(candidates.dense)
+    lexical = {key: candidates.lexical.get(key, 0.0) for key in keys}
     lex_norm = _normalize(lexical, params.normalization)
-    dense_norm = _normalize(dense, params.normalization)
-    lex_floor = min(lex_norm.values(), default=0.0)
-    dense_floor = min(dense_norm.values(), default=0.0)
+    dense_norm = _normalize(candidates.dense, params.normalization)
     fused = {}
     for key in keys:
-        value = params.alpha * dense_norm.get(key, dense_floor) + (1 - params.alpha) * lex_norm.get(
-            key, lex_floor
-        )
-        fused[key] = FusedScore(lexical.get(key), dense.get(key), value)
+        dense = dense_norm.get(key, lex_norm[key])
+        value = params.alpha * dense + (1 - params.alpha) * lex_norm[key]
+        fused[key] = FusedScore(lexical[key], candidates.dense.get(key), value)
     return fused
+
+
+def lexical_only(candidates: Candidates) -> dict[int, FusedScore]:
+    """Ranking by BM25 alone: the papers that hold a query word."""
+    return {
+        key: FusedScore(score, candidates.dense.get(key), score)
+        for key, score in candidates.lexical.items()
+        if score > 0
+    }
+
+
+def dense_only(candidates: Candidates) -> dict[int, FusedScore]:
+    """Ranking by meaning alone: the papers that have a vector."""
+    return {
+        key: FusedScore(candidates.lexical.get(key), score, score) for key, score in candidates.dense.items()
+    }
 
 
 def reciprocal_rank_fusion(rankings: list[list[int]], k: int = 60) -> dict[int, float]:

@@ -1,15 +1,24 @@
-"""Keeps the search index in step with the database: incremental runs from the dirty queue, and full
-rebuilds into a fresh index that replaces the live one atomically (whatever the backend).
+"""Keeps the search index in step with the database, keyword search first and vectors after.
 
-Crash safety: vectors are stored in the database as soon as they are computed; the index is made
-durable (the backend's commit) before the queue entries it covers are acknowledged. A
-kill at any point therefore leaves entries queued that the next run processes again, idempotently:
-nothing is lost, nothing is duplicated, and no paper is embedded twice.
+An index run has two passes:
+1. Keyword pass (about 20,000 papers a second): the papers the ingest queue names go into the BM25
+   index; its commit makes them searchable by their words (and exact title and id) at once. The same
+   transaction that acknowledges them queues them for vectors.
+2. Vector pass (tens of papers a second, the slow part): papers get their vectors in the order visitors
+   meet them (db/repositories/vector_queue.py), from the database when the text is unchanged, else
+   embedded and stored first. Between batches the run checks for new keyword work, so papers ingested
+   meanwhile are searchable within seconds even while a large backlog is embedded.
+
+Crash safety, in both passes: what a step writes to the index is made durable (the backend's commit)
+before the queue entries it covers are acknowledged, and vectors are stored in the database as soon as
+they are computed. A kill at any point leaves entries queued that the next run processes again,
+idempotently: nothing is lost, nothing is duplicated, and no paper is embedded twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +32,7 @@ from paperboy.db.repositories.embeddings import load_embeddings, store_embedding
 from paperboy.db.repositories.queue import (
     acknowledge,
     enqueue_for_index,
+    has_pending,
     pending_count,
     queued_generations,
     take_batch,
@@ -33,38 +43,69 @@ from paperboy.db.repositories.search_docs import (
     paper_contents,
     paper_ids_after,
 )
+from paperboy.db.repositories.vector_queue import (
+    Cursor,
+    acknowledge_vectors,
+    enqueue_for_vectors,
+    take_vector_batch,
+    vector_pending_count,
+)
 from paperboy.progress import Progress, SilentProgress
-from paperboy.search.backend import IndexWriter, SearchBackend
+from paperboy.search.backend import IndexCounts, IndexWriter, SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder, document_text
+from paperboy.search.status import record_progress
 
 BATCH = 256
+KEYWORD_BATCH = 20_000
 FLUSH_EVERY = 20_000
-FLUSH_SECONDS = 60.0
-"""Commit at least this often, so a long first run shows results while it goes."""
+MIN_FLUSH_SECONDS = 5.0
+MAX_FLUSH_SECONDS = 120.0
+FLUSH_COST_SHARE = 0.05
+"""Vector commits rewrite the whole vector file (0.5 GB at 1M papers): commit often while that is cheap,
+so a new library gains meaning search in seconds, and rarely enough at scale that saving takes at most
+this share of the run."""
 
 
 @dataclass
 class IndexSummary:
     """What an index run did."""
 
-    indexed: int = 0
+    keyword_indexed: int = 0
     removed: int = 0
+    vectors_added: int = 0
     embedded: int = 0
     reused_vectors: int = 0
+    embed_seconds: float = 0.0
     seconds: float = 0.0
     rebuilt: bool = False
     documents: int = 0
+    with_vectors: int = 0
     pending: int = 0
+    vector_pending: int = 0
+    stopped: bool = False
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def indexed(self) -> int:
+        return self.keyword_indexed
+
+    @property
+    def embed_rate(self) -> float:
+        return self.embedded / self.embed_seconds if self.embed_seconds > 0 else 0.0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.keyword_indexed or self.removed or self.vectors_added)
+
     def line(self) -> str:
-        kind = "rebuilt" if self.rebuilt else "indexed"
-        rate = self.embedded / self.seconds if self.seconds > 0 else 0.0
+        kind = "rebuilt" if self.rebuilt else "keyword-indexed"
+        waiting = f"{self.vector_pending:,} wait for vectors" if self.vector_pending else "all have vectors"
         return (
-            f"{kind} {self.indexed} papers, removed {self.removed}; embedded {self.embedded} "
-            f"({rate:,.1f}/s), reused {self.reused_vectors} stored vectors; index holds {self.documents} papers; "
-            f"{self.pending} still queued ({self.seconds:.1f} s)"
+            f"{kind} {self.keyword_indexed:,} papers, removed {self.removed:,}; vectors for "
+            f"{self.vectors_added:,} (embedded {self.embedded:,} at {self.embed_rate:,.1f}/s, reused "
+            f"{self.reused_vectors:,} stored); index holds {self.documents:,} papers, {waiting}; "
+            f"{self.pending:,} still queued ({self.seconds:.1f} s)"
         )
 
 
@@ -74,7 +115,7 @@ def content_hash(signature: str, text: str) -> str:
 
 
 class Indexer:
-    """Embeds and indexes papers for one data dir and one embedder."""
+    """Indexes papers for one data dir and one embedder."""
 
     def __init__(
         self,
@@ -83,6 +124,7 @@ class Indexer:
         embedder: Embedder,
         batch_size: int = BATCH,
         flush_every: int = FLUSH_EVERY,
+        keyword_batch: int = KEYWORD_BATCH,
     ) -> None:
         """`index` is a backend, or a data dir whose embedded index to keep."""
         self.sessions = sessions
@@ -92,7 +134,9 @@ class Indexer:
         self.embedder = embedder
         self.batch_size = batch_size
         self.flush_every = flush_every
+        self.keyword_batch = keyword_batch
 
+    # --- vectors -------------------------------------------------------------------------------
     def _vectors_for(
         self, papers: Sequence[PaperContent], summary: IndexSummary
     ) -> dict[int, npt.NDArray[np.float32]]:
@@ -107,7 +151,9 @@ class Indexer:
         missing = [pid for pid in texts if pid not in vectors]
         summary.reused_vectors += len(vectors)
         if missing:
+            started = time.monotonic()
             computed = self.embedder.embed_documents([texts[pid] for pid in missing])
+            summary.embed_seconds += time.monotonic() - started
             fresh = {pid: (hashes[pid], computed[row]) for row, pid in enumerate(missing)}
             with self.sessions() as session, session.begin():
                 store_embeddings(session, model, fresh)
@@ -115,7 +161,7 @@ class Indexer:
             summary.embedded += len(missing)
         return vectors
 
-    def _apply(
+    def _write_vectors(
         self,
         writer: IndexWriter,
         paper_ids: Sequence[int],
@@ -124,61 +170,135 @@ class Indexer:
     ) -> None:
         live = [papers[pid] for pid in paper_ids if pid in papers and not papers[pid].withdrawn]
         gone = [pid for pid in paper_ids if pid not in papers or papers[pid].withdrawn]
-        vectors = self._vectors_for(live, summary)
         if live:
-            writer.upsert(live, np.vstack([vectors[p.paper_id] for p in live]))
-        if gone:
-            writer.delete(gone)
-        summary.indexed += len(live)
-        summary.removed += len(gone)
+            vectors = self._vectors_for(live, summary)
+            writer.upsert_vectors([p.paper_id for p in live], np.vstack([vectors[p.paper_id] for p in live]))
+        writer.delete_vectors(gone)
+        summary.vectors_added += len(live)
 
-    def run(self, progress: Progress | None = None) -> IndexSummary:
-        """Index what the queue says changed; resumable after a kill at any point."""
+    # --- passes --------------------------------------------------------------------------------
+    def _keyword_pass(self, writer: IndexWriter, summary: IndexSummary, reporter: Progress) -> None:
+        """Everything the ingest queue holds goes into the keyword index, then into the vector queue."""
+        with self.sessions() as session:
+            total = pending_count(session)
+        if total == 0:
+            return
+        reporter.start("keyword index", total, "papers")
+        after = 0
+        try:
+            while True:
+                with self.sessions() as session:
+                    taken = take_batch(session, self.keyword_batch, after)  # generations first, then content
+                    papers = paper_contents(session, list(taken))
+                if not taken:
+                    break
+                live = [p for p in papers.values() if not p.withdrawn]
+                gone = [pid for pid in taken if pid not in papers or papers[pid].withdrawn]
+                writer.upsert_text(live)
+                writer.delete_text(gone)
+                writer.commit_text()
+                with self.sessions() as session, session.begin():
+                    enqueue_for_vectors(session, list(taken))
+                    acknowledge(session, taken)
+                summary.keyword_indexed += len(live)
+                summary.removed += len(gone)
+                after = max(taken)
+                reporter.advance(len(taken), len(taken))
+        finally:
+            reporter.finish()
+        self._refresh_vocabulary(writer)
+
+    def _refresh_vocabulary(self, writer: IndexWriter) -> None:
+        vocabulary = writer.vocabulary()
+        papers = writer.counts().lexical
+        if vocabulary.stale(papers):
+            vocabulary.rebuild(writer.words(), papers)
+
+    def _vector_pass(
+        self, writer: IndexWriter, summary: IndexSummary, reporter: Progress, stop: threading.Event | None
+    ) -> None:
+        """Vectors for the queued papers, highest priority first; new keyword work is taken between batches."""
+        with self.sessions() as session:
+            total = vector_pending_count(session)
+        if total == 0:
+            return
+        reporter.start("vectors", total, "papers")
+        cursor: Cursor | None = None
+        unacknowledged: dict[int, int] = {}
+        last_flush, flush_seconds = time.monotonic(), MIN_FLUSH_SECONDS
+        try:
+            while not (stop and stop.is_set()):
+                if self._keyword_work_waiting():
+                    flush_seconds = self._flush_vectors(writer, unacknowledged, summary)
+                    unacknowledged, cursor, last_flush = {}, None, time.monotonic()
+                    self._keyword_pass(writer, summary, SilentProgress())
+                with self.sessions() as session:
+                    batch = take_vector_batch(session, self.batch_size, cursor)
+                    papers = paper_contents(session, [pid for pid, _, _ in batch])
+                if not batch:
+                    break
+                self._write_vectors(writer, [pid for pid, _, _ in batch], papers, summary)
+                unacknowledged.update((pid, generation) for pid, generation, _ in batch)
+                cursor = (batch[-1][2], batch[-1][0])
+                reporter.advance(len(batch), len(batch))
+                due = time.monotonic() - last_flush > flush_seconds
+                if due or len(unacknowledged) >= self.flush_every:
+                    flush_seconds = self._flush_vectors(writer, unacknowledged, summary)
+                    # Start again from the front: papers queued meanwhile may come before the cursor.
+                    unacknowledged, cursor, last_flush = {}, None, time.monotonic()
+            self._flush_vectors(writer, unacknowledged, summary)
+            summary.stopped = bool(stop and stop.is_set())
+        finally:
+            reporter.finish()
+
+    def _keyword_work_waiting(self) -> bool:
+        with self.sessions() as session:
+            return has_pending(session)
+
+    def _flush_vectors(self, writer: IndexWriter, taken: dict[int, int], summary: IndexSummary) -> float:
+        """Commit the vectors, then acknowledge them; returns how long to wait before the next commit."""
+        started = time.monotonic()
+        writer.commit_vectors()
+        cost = time.monotonic() - started
+        with self.sessions() as session, session.begin():
+            if taken:
+                acknowledge_vectors(session, taken)
+            record_progress(session, summary.embedded, summary.embed_seconds)
+        return min(max(MIN_FLUSH_SECONDS, cost / FLUSH_COST_SHARE), MAX_FLUSH_SECONDS)
+
+    # --- runs ----------------------------------------------------------------------------------
+    def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
+        """Index what the queues say changed; resumable after a kill at any point.
+
+        `stop` ends the vector pass at the next batch (the server shutting down): what is done is kept.
+        """
         if not self.backend.exists():
             self._queue_everything()
         reporter = progress or SilentProgress()
         summary = IndexSummary()
         started = time.monotonic()
         with self.backend.lock():
-            with self.sessions() as session:
-                total = pending_count(session)
-            if total == 0 and self.backend.exists():  # nothing to do: do not open the index for writing
-                summary.documents = self.backend.count()
-                summary.seconds = time.monotonic() - started
+            if self._idle():  # nothing to do: do not open the index for writing
+                self._finish(summary, self.backend.counts(), started)
                 return summary
             writer = self.backend.writer()
-            reporter.start("index", total, "papers")
-            last_flush = time.monotonic()
-            after, unacknowledged, since_flush = 0, {}, 0
-            try:
-                while True:
-                    with self.sessions() as session:
-                        taken = take_batch(session, self.batch_size, after)  # generations first, then content
-                        papers = paper_contents(session, list(taken))
-                    if not taken:
-                        break
-                    self._apply(writer, list(taken), papers, summary)
-                    unacknowledged.update(taken)
-                    after = max(taken)
-                    since_flush += len(taken)
-                    reporter.advance(len(taken), len(taken))
-                    if since_flush >= self.flush_every or time.monotonic() - last_flush > FLUSH_SECONDS:
-                        self._flush(writer, unacknowledged)
-                        unacknowledged, since_flush, last_flush = {}, 0, time.monotonic()
-                self._flush(writer, unacknowledged)
-            finally:
-                reporter.finish()
-            summary.documents = writer.count()
-        with self.sessions() as session:
-            summary.pending = pending_count(session)
-        summary.seconds = time.monotonic() - started
+            self._keyword_pass(writer, summary, reporter)
+            self._vector_pass(writer, summary, reporter, stop)
+            counts = writer.counts()
+        self._finish(summary, counts, started)
         return summary
 
-    def _flush(self, writer: IndexWriter, taken: dict[int, int]) -> None:
-        writer.commit()
-        if taken:
-            with self.sessions() as session, session.begin():
-                acknowledge(session, taken)
+    def _idle(self) -> bool:
+        with self.sessions() as session:
+            return self.backend.exists() and not has_pending(session) and vector_pending_count(session) == 0
+
+    def _finish(self, summary: IndexSummary, counts: IndexCounts, started: float) -> None:
+        summary.documents = counts.lexical
+        summary.with_vectors = counts.embedded
+        with self.sessions() as session:
+            summary.pending = pending_count(session)
+            summary.vector_pending = vector_pending_count(session)
+        summary.seconds = time.monotonic() - started
 
     def _queue_everything(self) -> None:
         """A backend without an index (just configured, or its files deleted) must get every paper, not
@@ -192,13 +312,15 @@ class Indexer:
                 enqueue_for_index(session, ids)
             after = ids[-1]
 
-    def rebuild(self, progress: Progress | None = None) -> IndexSummary:
-        """Recreate the index from the database (stored vectors reused) and swap it in atomically."""
+    def rebuild(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
+        """Recreate the index from the database and swap it in atomically; then embed what has no stored
+        vector yet, in the background order, into the live index."""
         reporter = progress or SilentProgress()
         summary = IndexSummary(rebuilt=True)
         started = time.monotonic()
         with self.backend.lock():
             covered: dict[int, int] = {}
+            missing: list[int] = []
             with self.sessions() as session:
                 total = count_searchable(session)
             reporter.start("rebuild", total, "papers")
@@ -207,23 +329,50 @@ class Indexer:
                 with self.backend.rebuild() as writer:
                     while True:
                         with self.sessions() as session:
-                            ids = paper_ids_after(session, after, self.batch_size)
+                            ids = paper_ids_after(session, after, self.keyword_batch)
                             covered.update(
                                 queued_generations(session, ids)
                             )  # generations first, then content
                             papers = paper_contents(session, ids)
                         if not ids:
                             break
-                        self._apply(writer, ids, papers, summary)
+                        live = [p for p in papers.values() if not p.withdrawn]
+                        writer.upsert_text(live)
+                        missing += self._stored_vectors_into(writer, live, summary)
+                        summary.keyword_indexed += len(live)
                         after = ids[-1]
                         reporter.advance(len(ids), len(ids))
+                    writer.commit_text()
+                    self._refresh_vocabulary(writer)
             finally:
                 reporter.finish()
             with self.sessions() as session, session.begin():
+                enqueue_for_vectors(session, missing)
                 acknowledge(session, covered)
-            summary.documents = writer.count()
-        summary.removed = 0
-        with self.sessions() as session:
-            summary.pending = pending_count(session)
-        summary.seconds = time.monotonic() - started
+            writer = self.backend.writer()
+            self._vector_pass(writer, summary, reporter, stop)
+            counts = writer.counts()
+        self._finish(summary, counts, started)
         return summary
+
+    def _stored_vectors_into(
+        self, writer: IndexWriter, papers: Sequence[PaperContent], summary: IndexSummary
+    ) -> list[int]:
+        """Write the stored vectors of unchanged papers; return the papers that need embedding."""
+        model = self.embedder.name
+        with self.sessions() as session:
+            stored = load_embeddings(session, model, [p.paper_id for p in papers])
+        reusable: list[tuple[int, npt.NDArray[np.float32]]] = []
+        missing = []
+        for paper in papers:
+            found = stored.get(paper.paper_id)
+            expected = content_hash(self.embedder.signature, document_text(paper.title, paper.abstract))
+            if found is not None and found[0] == expected and found[1].shape == (self.embedder.dim,):
+                reusable.append((paper.paper_id, found[1]))
+            else:
+                missing.append(paper.paper_id)
+        if reusable:
+            writer.upsert_vectors([pid for pid, _ in reusable], np.vstack([vec for _, vec in reusable]))
+        summary.reused_vectors += len(reusable)
+        summary.vectors_added += len(reusable)
+        return missing

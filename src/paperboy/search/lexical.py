@@ -1,50 +1,44 @@
-"""The lexical index: BM25 over title and abstract as one stemmed field (tantivy), plus filter fields.
+"""The lexical index: BM25 over title and abstract (tantivy), plus filter fields.
 
-One combined field beats separate title/abstract fields on SciFact (title words otherwise count
-twice; ../shared/SEARCH-NOTES.md). Filters are constant-score clauses, so they never change a BM25 score.
+The text is indexed twice, as stems (recall: "policies" finds "policy") and as exact words (evidence that
+a paper contains the very word typed; search/terms.py). A query scores stems plus boosted exact words.
+One combined title + abstract field beats separate ones on SciFact (title words otherwise count twice;
+../shared/SEARCH-NOTES.md). Filters are constant-score clauses, so they never change a BM25 score.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import tantivy
 
 from paperboy.db.repositories.search_docs import PaperContent
-from paperboy.search.query import ParsedQuery, title_key
+from paperboy.search.query import ParsedQuery, SearchFilters, day_number, title_key
+from paperboy.search.terms import (
+    EXACT_ANALYZER,
+    STEM_ANALYZER,
+    analyzer,
+    exact_words,
+    indexed_text,
+    register_analyzers,
+    word_variants,
+)
 
-EPOCH = date(1970, 1, 1)
 WRITER_HEAP = 128_000_000
 MAX_TERM_DF = 0.3
-
-
-@dataclass(frozen=True)
-class SearchFilters:
-    """Restrictions on results: publication date range (inclusive) and categories (any of)."""
-
-    date_from: date | None = None
-    date_to: date | None = None
-    categories: tuple[str, ...] = ()
-
-    @property
-    def active(self) -> bool:
-        return bool(self.date_from or self.date_to or self.categories)
-
-
-def day_number(day: date) -> int:
-    """Days since 1970-01-01 (the integer stored in the `published` field)."""
-    return (day - EPOCH).days
+EXACT_BOOST = 0.5
+"""Weight of an exact-word match on top of its stem's (tuned on SciFact train: docs/EVALUATION.md)."""
 
 
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_unsigned_field("paper_id", stored=True, indexed=True, fast=True)
-    builder.add_text_field("text", stored=False, tokenizer_name="en_stem")
-    builder.add_text_field("authors", stored=False, tokenizer_name="default")
+    builder.add_text_field("text", stored=False, tokenizer_name=STEM_ANALYZER)
+    builder.add_text_field("exact", stored=False, tokenizer_name=EXACT_ANALYZER, index_option="freq")
+    builder.add_text_field("authors", stored=False, tokenizer_name=EXACT_ANALYZER)
     builder.add_text_field("categories", stored=False, tokenizer_name="raw")
     builder.add_text_field("title_key", stored=False, tokenizer_name="raw")
     builder.add_integer_field("published", stored=False, indexed=True, fast=True)
@@ -55,18 +49,6 @@ def _quoted(text: str) -> str:
     return '"' + text.replace("\\", " ").replace('"', " ") + '"'
 
 
-def english_analyzer() -> Any:
-    """The same analysis as tantivy's built-in "en_stem" tokenizer, for building term queries ourselves
-    (and for highlighting the words a query matched)."""
-    return (
-        tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
-        .filter(tantivy.Filter.remove_long(40))
-        .filter(tantivy.Filter.lowercase())
-        .filter(tantivy.Filter.stemmer("english"))
-        .build()
-    )
-
-
 class LexicalIndex:
     """A tantivy index in a directory; readers see a writer's commits after `reload()`."""
 
@@ -75,7 +57,7 @@ class LexicalIndex:
         self.path = path
         self.schema = _schema()
         self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
-        self.analyzer = english_analyzer()
+        register_analyzers(self.index)
         self._writer: Any = None
 
     # --- writing -------------------------------------------------------------------------------
@@ -90,9 +72,11 @@ class LexicalIndex:
         for doc in documents:
             if not fresh:
                 writer.delete_documents_by_query(self._id_query(doc.paper_id))
+            text = indexed_text(doc.title, doc.abstract)
             document = tantivy.Document()
             document.add_unsigned("paper_id", doc.paper_id)
-            document.add_text("text", f"{doc.title}\n{doc.abstract}")
+            document.add_text("text", text)
+            document.add_text("exact", text)
             for author in doc.authors:
                 document.add_text("authors", author)
             for category in doc.categories:
@@ -109,6 +93,10 @@ class LexicalIndex:
         writer = self._get_writer()
         for paper_id in paper_ids:
             writer.delete_documents_by_query(self._id_query(paper_id))
+
+    @property
+    def dirty(self) -> bool:
+        return self._writer is not None
 
     def commit(self) -> None:
         """Make pending changes durable and visible (atomic in tantivy)."""
@@ -151,6 +139,11 @@ class LexicalIndex:
             )
         return [tantivy.Query.const_score_query(clause, 0.0) for clause in clauses]
 
+    def _restriction(self, paper_ids: Sequence[int]) -> Any:
+        # An OR of term queries: about twice as fast as a term-set query for ~100 ids (bench at 1M).
+        ids = tantivy.Query.boolean_query([(tantivy.Occur.Should, self._id_query(pid)) for pid in paper_ids])
+        return tantivy.Query.const_score_query(ids, 0.0)
+
     def _query(
         self,
         parsed: ParsedQuery,
@@ -162,52 +155,59 @@ class LexicalIndex:
         occur = tantivy.Occur
         clauses = [(occur.Must, clause) for clause in self._filter_clauses(parsed, filters)]
         if restrict:
-            # An OR of term queries: about twice as fast as a term-set query for ~100 ids (bench at 1M).
-            ids = tantivy.Query.boolean_query([(occur.Should, self._id_query(pid)) for pid in restrict])
-            clauses.append((occur.Must, tantivy.Query.const_score_query(ids, 0.0)))
+            clauses.append((occur.Must, self._restriction(restrict)))
         if parsed.has_terms:
-            scoring = self._scoring_query(parsed)
-            clauses.append((occur.Must if words_required else occur.Should, scoring))
+            clauses.append((occur.Must if words_required else occur.Should, self._scoring_query(parsed)))
         if not clauses:
             return tantivy.Query.all_query()
         return tantivy.Query.boolean_query(clauses)
 
     def _scoring_query(self, parsed: ParsedQuery) -> Any:
-        """An OR of the stemmed query terms, BM25-scored; near-stopwords are left out when others remain.
+        """An OR of the query's stems, plus its exact words boosted; near-stopwords are left out when
+        others remain.
 
         Terms in more than MAX_TERM_DF of all documents add almost nothing to BM25 (tiny IDF) but make
         the disjunction walk huge posting lists: at 1M papers dropping them cuts p99 from 16 ms to 6 ms.
         """
         searcher = self.index.searcher()
-        terms = list(
-            dict.fromkeys(t for text in (*parsed.words, *parsed.phrases) for t in self.analyzer.analyze(text))
-        )
         documents = max(searcher.num_docs, 1)
-        useful = [t for t in terms if searcher.doc_freq("text", t) / documents <= MAX_TERM_DF] or terms
-        occur = tantivy.Occur
-        return tantivy.Query.boolean_query(
-            [(occur.Should, tantivy.Query.term_query(self.schema, "text", term)) for term in useful]
-        )
+        texts = (*parsed.words, *parsed.phrases)
+        clauses = []
+        for field, terms, boost in (
+            ("text", dict.fromkeys(t for text in texts for t in analyzer().analyze(text)), 1.0),
+            ("exact", dict.fromkeys(t for text in texts for t in exact_words(text)), EXACT_BOOST),
+        ):
+            useful = [t for t in terms if searcher.doc_freq(field, t) / documents <= MAX_TERM_DF] or list(
+                terms
+            )
+            for term in useful:
+                query = tantivy.Query.term_query(self.schema, field, term)
+                clauses.append((tantivy.Occur.Should, tantivy.Query.boost_query(query, boost)))
+        return tantivy.Query.boolean_query(clauses)
 
-    def _run(self, query: Any, limit: int, newest_first: bool = False) -> list[tuple[int, float]]:
+    def _run(
+        self, query: Any, limit: int, newest_first: bool = False, count: bool = False
+    ) -> tuple[list[tuple[int, float]], int]:
         searcher = self.index.searcher()
         if newest_first:
-            result = searcher.search(query, limit, count=False, order_by_field="published")
+            result = searcher.search(query, limit, count=count, order_by_field="published")
         else:
-            result = searcher.search(query, limit, count=False)
+            result = searcher.search(query, limit, count=count)
         addresses = [address for _, address in result.hits]
         paper_ids = searcher.fast_field_values("paper_id", addresses) if addresses else []
-        return [
+        hits = [
             (int(pid), float(score))
             for pid, (score, _) in zip(paper_ids, result.hits, strict=True)
             if isinstance(pid, int)
         ]
+        return hits, int(getattr(result, "count", 0) or 0) if count else len(hits)
 
     def search(
-        self, parsed: ParsedQuery, limit: int, filters: SearchFilters = SearchFilters()
-    ) -> list[tuple[int, float]]:
-        """Top `limit` papers by BM25 (ties broken by index order), restricted by filters."""
-        return self._run(self._query(parsed, filters), limit)
+        self, parsed: ParsedQuery, limit: int, filters: SearchFilters = SearchFilters(), count: bool = False
+    ) -> tuple[list[tuple[int, float]], int]:
+        """Top `limit` papers by BM25 (ties broken by index order), restricted by filters, and how many
+        papers match in all (counted only when `count`, which costs a walk over every match)."""
+        return self._run(self._query(parsed, filters), limit, count=count)
 
     def score(
         self, parsed: ParsedQuery, paper_ids: Sequence[int], filters: SearchFilters = SearchFilters()
@@ -218,24 +218,56 @@ class LexicalIndex:
         """
         if not paper_ids:
             return {}
-        return dict(self._run(self._query(parsed, filters, paper_ids, words_required=True), len(paper_ids)))
+        hits, _ = self._run(self._query(parsed, filters, paper_ids, words_required=True), len(paper_ids))
+        return dict(hits)
+
+    def covering(self, words: Sequence[str], paper_ids: Sequence[int]) -> set[int]:
+        """Those of `paper_ids` whose text holds every one of `words` exactly (or its plural/singular)."""
+        if not paper_ids or not words:
+            return set()
+        occur = tantivy.Occur
+        clauses = [(occur.Must, self._restriction(paper_ids))]
+        for word in words:
+            variants = [
+                (occur.Should, tantivy.Query.term_query(self.schema, "exact", form))
+                for form in word_variants(word)
+            ]
+            clauses.append((occur.Must, tantivy.Query.boolean_query(variants)))
+        hits, _ = self._run(tantivy.Query.boolean_query(clauses), len(paper_ids))
+        return {paper_id for paper_id, _ in hits}
+
+    def word_counts(self, words: Iterable[str]) -> dict[str, int]:
+        """Papers holding each exact word (or its plural/singular)."""
+        searcher = self.index.searcher()
+        return {word: sum(searcher.doc_freq("exact", form) for form in word_variants(word)) for word in words}
+
+    def vocabulary(self) -> list[tuple[str, int]]:
+        """Every exact word with the number of papers holding it (tantivy's term dictionary)."""
+        return [
+            (str(term), int(count)) for term, count in self.index.searcher().terms_with_prefix("exact", "")
+        ]
 
     def newest(self, parsed: ParsedQuery, limit: int, filters: SearchFilters = SearchFilters()) -> list[int]:
         """Papers matching a query without words (filters only), newest first."""
-        return [paper_id for paper_id, _ in self._run(self._query(parsed, filters), limit, newest_first=True)]
+        hits, _ = self._run(self._query(parsed, filters), limit, newest_first=True)
+        return [paper_id for paper_id, _ in hits]
 
     def passing(self, parsed: ParsedQuery, paper_ids: Sequence[int], filters: SearchFilters) -> set[int]:
         """Those of `paper_ids` that satisfy the filters, phrases, authors and categories (words ignored)."""
         if not paper_ids:
             return set()
         constraints = replace(parsed, words=())
-        query = self._query(constraints, filters, paper_ids, words_required=True)
-        return {paper_id for paper_id, _ in self._run(query, len(paper_ids))}
+        hits, _ = self._run(self._query(constraints, filters, paper_ids, words_required=True), len(paper_ids))
+        return {paper_id for paper_id, _ in hits}
 
     def exact_title(self, title: str, limit: int = 5) -> list[int]:
-        """Papers whose title equals `title` ignoring case and punctuation."""
+        """Papers whose title equals `title` ignoring case, accents, punctuation and TeX markup."""
         key = title_key(title)
         if not key:
             return []
-        query = tantivy.Query.term_query(self.schema, "title_key", key)
-        return [paper_id for paper_id, _ in self._run(query, limit)]
+        hits, _ = self._run(tantivy.Query.term_query(self.schema, "title_key", key), limit)
+        return [paper_id for paper_id, _ in hits]
+
+    def contains(self, paper_id: int) -> bool:
+        hits, _ = self._run(self._id_query(paper_id), 1)
+        return bool(hits)

@@ -1,10 +1,14 @@
-"""The Qdrant backend: one collection with a dense vector (cosine) and a sparse BM25 vector per paper.
+"""The Qdrant backend: one collection with a sparse BM25 vector and, once computed, a dense vector per
+paper.
 
-The sparse vector holds Paperboy's own analysis (the same stemming as the embedded index): each stem,
-hashed to a 31-bit index, weighted by BM25's saturated term frequency; the collection's IDF modifier
-supplies the inverse document frequency at query time. Hybrid search is one Query API call that
-prefetches candidates from both vectors and fuses them (distribution-based score fusion, Qdrant's
-counterpart of the embedded backend's z-score fusion). Filters are payload conditions.
+The sparse vector holds Paperboy's own analysis (search/terms.py): each stem, and each exact word
+(prefixed "="), hashed to a 31-bit index and weighted by BM25's saturated term frequency; the
+collection's IDF modifier supplies the inverse document frequency at query time, and the query weighs
+exact words by the same boost as the embedded index. A paper's point is written at keyword-indexing time
+with its sparse vector only; the dense vector is added when the background embedding reaches it. The
+backend returns candidates from both vectors, each cross-scored on the other through an id filter, and
+the search service fuses them as for every backend. Filters are payload conditions; the exact words are
+a keyword payload too (for "holds every word" and word counts).
 
 A local path runs qdrant-client's local mode in-process (tests, small installs); an http(s) URL talks to
 a Qdrant server or cluster. Rebuilds fill a new collection and move the alias atomically.
@@ -20,15 +24,17 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from threading import RLock
+from typing import Any, cast
 
 from paperboy.db.repositories.search_docs import PaperContent
 from paperboy.locks import exclusive_lock
-from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexBusy, Mode, Ranked, Vector
-from paperboy.search.fusion import FusedScore
-from paperboy.search.lexical import SearchFilters, day_number
-from paperboy.search.query import ParsedQuery, title_key
-from paperboy.search.terms import analyzer
+from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexBusy, IndexCounts, Mode, Vector
+from paperboy.search.fusion import Candidates
+from paperboy.search.lexical import EXACT_BOOST
+from paperboy.search.query import ParsedQuery, SearchFilters, day_number, title_key
+from paperboy.search.terms import analyzer, exact_words, indexed_text, word_variants
+from paperboy.search.vocabulary import Vocabulary
 
 K1 = 1.2
 B = 0.75
@@ -37,6 +43,7 @@ AVERAGE_TOKENS = 204.0
 ALIAS = "papers"
 ALIAS_REFRESH_SECONDS = 1.0
 _UPSERT_CHUNK = 256
+_SCROLL_PAGE = 1000
 
 
 def _models() -> Any:
@@ -52,22 +59,30 @@ def term_index(term: str) -> int:
     return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
 
 
-def bm25_document_vector(text: str) -> tuple[list[int], list[float]]:
-    """Stems of `text` with BM25-saturated term frequencies (the IDF comes from the collection)."""
-    tokens = analyzer().analyze(text)
-    counts = Counter(tokens)
+def _saturated(tokens: list[str], prefix: str, merged: dict[int, float]) -> None:
     norm = K1 * (1 - B + B * len(tokens) / AVERAGE_TOKENS)
-    merged: dict[int, float] = {}
-    for term, tf in counts.items():
-        index = term_index(term)
+    for term, tf in Counter(tokens).items():
+        index = term_index(prefix + term)
         merged[index] = merged.get(index, 0.0) + tf * (K1 + 1) / (tf + norm)
+
+
+def bm25_document_vector(text: str) -> tuple[list[int], list[float]]:
+    """Stems and exact words of `text` with BM25-saturated term frequencies (IDF comes from the collection)."""
+    merged: dict[int, float] = {}
+    _saturated(analyzer().analyze(text), "", merged)
+    _saturated(exact_words(text), "=", merged)
     return list(merged), list(merged.values())
 
 
 def bm25_query_vector(parsed: ParsedQuery) -> tuple[list[int], list[float]]:
-    terms = dict.fromkeys(t for text in (*parsed.words, *parsed.phrases) for t in analyzer().analyze(text))
-    indices = list(dict.fromkeys(term_index(t) for t in terms))
-    return indices, [1.0] * len(indices)
+    texts = (*parsed.words, *parsed.phrases)
+    weights: dict[int, float] = {}
+    for text in texts:
+        for stem in analyzer().analyze(text):
+            weights.setdefault(term_index(stem), 1.0)
+        for word in exact_words(text):
+            weights.setdefault(term_index("=" + word), EXACT_BOOST)
+    return list(weights), list(weights.values())
 
 
 def _stems_in_order(text: str) -> list[str]:
@@ -81,39 +96,105 @@ def _contains_phrase(stems: list[str], phrase: list[str]) -> bool:
     return any(stems[i : i + width] == phrase for i in range(len(stems) - width + 1))
 
 
+class _Serialized:
+    """A client whose calls run one at a time (qdrant-client's local mode is not thread-safe)."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._lock = RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._client, name)
+        if not callable(attribute):
+            return attribute
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return attribute(*args, **kwargs)
+
+        return call
+
+
 class QdrantWriter:
     def __init__(self, backend: QdrantBackend, collection: str) -> None:
         self.backend = backend
         self.collection = collection
 
-    def upsert(self, papers: Sequence[PaperContent], vectors: Vector) -> None:
+    def _existing(self, paper_ids: Sequence[int], with_dense: bool = False) -> dict[int, Any]:
+        """The points of `paper_ids` that exist, with their dense vectors when asked."""
+        found = self.backend.client.retrieve(
+            self.collection,
+            list(paper_ids),
+            with_payload=False,
+            with_vectors=["dense"] if with_dense else False,
+        )
+        return {int(point.id): point.vector for point in found}
+
+    def upsert_text(self, papers: Sequence[PaperContent]) -> None:
         models = _models()
-        points = []
-        for row, paper in enumerate(papers):
-            text = f"{paper.title} {paper.abstract}"
-            indices, values = bm25_document_vector(text)
-            points.append(
-                models.PointStruct(
-                    id=paper.paper_id,
-                    vector={
-                        "dense": vectors[row].astype(float).tolist(),
-                        "bm25": models.SparseVector(indices=indices, values=values),
-                    },
-                    payload=self.backend.payload(paper),
+        for start in range(0, len(papers), _UPSERT_CHUNK):
+            chunk = papers[start : start + _UPSERT_CHUNK]
+            existing = self._existing([p.paper_id for p in chunk], with_dense=True)
+            points = []
+            for paper in chunk:
+                indices, values = bm25_document_vector(indexed_text(paper.title, paper.abstract))
+                vector: dict[str, Any] = {"bm25": models.SparseVector(indices=indices, values=values)}
+                kept = existing.get(paper.paper_id)
+                if isinstance(kept, dict) and kept.get("dense") is not None:
+                    vector["dense"] = kept["dense"]  # a text update keeps the paper's vector
+                points.append(
+                    models.PointStruct(id=paper.paper_id, vector=vector, payload=self.backend.payload(paper))
                 )
+            self.backend.client.upsert(self.collection, points, wait=True)
+
+    def delete_text(self, paper_ids: Sequence[int]) -> None:
+        if paper_ids:
+            models = _models()
+            self.backend.client.delete(
+                self.collection, models.PointIdsList(points=list(paper_ids)), wait=True
             )
-        for start in range(0, len(points), _UPSERT_CHUNK):
-            self.backend.client.upsert(self.collection, points[start : start + _UPSERT_CHUNK], wait=True)
 
-    def delete(self, paper_ids: Sequence[int]) -> None:
+    def upsert_vectors(self, paper_ids: Sequence[int], vectors: Vector) -> None:
         models = _models()
-        self.backend.client.delete(self.collection, models.PointIdsList(points=list(paper_ids)), wait=True)
+        existing = self._existing(paper_ids)
+        points = [
+            models.PointVectors(id=pid, vector={"dense": vectors[row].astype(float).tolist()})
+            for row, pid in enumerate(paper_ids)
+            if pid in existing
+        ]
+        for start in range(0, len(points), _UPSERT_CHUNK):
+            self.backend.client.update_vectors(
+                self.collection, points[start : start + _UPSERT_CHUNK], wait=True
+            )
 
-    def commit(self) -> None:
-        """Upserts are acknowledged durable (`wait=True`): nothing is pending."""
+    def delete_vectors(self, paper_ids: Sequence[int]) -> None:
+        existing: list[Any] = list(self._existing(paper_ids)) if paper_ids else []
+        if existing:
+            self.backend.client.delete_vectors(self.collection, ["dense"], existing, wait=True)
 
-    def count(self) -> int:
-        return int(self.backend.client.count(self.collection, exact=True).count)
+    def commit_text(self) -> None:
+        """Writes are acknowledged durable (`wait=True`): nothing is pending."""
+
+    def commit_vectors(self) -> None:
+        """Writes are acknowledged durable (`wait=True`): nothing is pending."""
+
+    def counts(self) -> IndexCounts:
+        return self.backend.collection_counts(self.collection)
+
+    def vocabulary(self) -> Vocabulary:
+        return self.backend.vocabulary_of(self.collection)
+
+    def words(self) -> list[tuple[str, int]]:
+        counts: Counter[str] = Counter()
+        offset = None
+        while True:
+            points, offset = self.backend.client.scroll(
+                self.collection, limit=_SCROLL_PAGE, offset=offset, with_payload=["words"]
+            )
+            for point in points:
+                counts.update((point.payload or {}).get("words") or ())
+            if offset is None:
+                return list(counts.items())
 
 
 class QdrantBackend:
@@ -140,21 +221,24 @@ class QdrantBackend:
         self.local = not location.startswith(("http://", "https://"))
         if self.local:
             Path(location).mkdir(parents=True, exist_ok=True)
-            self.client = QdrantClient(path=location)
+            # Local mode keeps the collection in numpy arrays that a write may resize under a concurrent
+            # read (the server's indexer thread beside its request threads): one call at a time.
+            self.client = cast(QdrantClient, _Serialized(QdrantClient(path=location)))
         else:
             self.client = QdrantClient(url=location)
 
     # --- collections -------------------------------------------------------------------------
     def payload(self, paper: PaperContent) -> dict[str, Any]:
-        author_tokens = sorted({t for name in paper.authors for t in analyzer().analyze(name)})
+        text = indexed_text(paper.title, paper.abstract)
         return {
             "arxiv_id": paper.arxiv_id,
             "title_key": title_key(paper.title),
             "day": day_number(paper.published_at.date()) if paper.published_at else None,
             "categories": [c.lower() for c in paper.categories],
-            "author_tokens": author_tokens,
+            "author_tokens": sorted({t for name in paper.authors for t in exact_words(name)}),
             "authors": list(paper.authors),
-            "text": f"{paper.title} {paper.abstract}",
+            "words": sorted(set(exact_words(text))),
+            "text": text,
         }
 
     def _create(self, name: str) -> None:
@@ -172,6 +256,7 @@ class QdrantBackend:
                 ("categories", models.PayloadSchemaType.KEYWORD),
                 ("author_tokens", models.PayloadSchemaType.KEYWORD),
                 ("title_key", models.PayloadSchemaType.KEYWORD),
+                ("words", models.PayloadSchemaType.KEYWORD),
             ):
                 self.client.create_payload_index(name, field, field_schema=schema)
 
@@ -212,6 +297,17 @@ class QdrantBackend:
             self._create(name)
         return name
 
+    def collection_counts(self, collection: str) -> IndexCounts:
+        models = _models()
+        with_vector = models.Filter(must=[models.HasVectorCondition(has_vector="dense")])
+        return IndexCounts(
+            int(self.client.count(collection, exact=True).count),
+            int(self.client.count(collection, count_filter=with_vector, exact=True).count),
+        )
+
+    def vocabulary_of(self, collection: str) -> Vocabulary:
+        return Vocabulary(self.home / "qdrant-vocabulary" / collection)
+
     # --- writing -------------------------------------------------------------------------------
     def lock(self) -> AbstractContextManager[None]:
         """One indexer per data dir. (Several machines indexing one cluster need one scheduler.)"""
@@ -223,9 +319,9 @@ class QdrantBackend:
     def exists(self) -> bool:
         return self._current() is not None
 
-    def count(self) -> int:
+    def counts(self) -> IndexCounts:
         current = self._current()
-        return int(self.client.count(current, exact=True).count) if current else 0
+        return self.collection_counts(current) if current else IndexCounts(0, 0)
 
     def writer(self) -> QdrantWriter:
         current = self._current()
@@ -265,7 +361,7 @@ class QdrantBackend:
                 )
             )
         for name in parsed.authors:
-            for token in analyzer().analyze(name):
+            for token in exact_words(name):
                 must.append(models.FieldCondition(key="author_tokens", match=models.MatchValue(value=token)))
         if ids:
             must.append(models.HasIdCondition(has_id=list(ids)))
@@ -281,70 +377,90 @@ class QdrantBackend:
     def _query(
         self,
         query: Any,
-        using: str | None,
+        using: str,
         parsed: ParsedQuery,
         filters: SearchFilters,
         limit: int,
-        **extra: Any,
-    ) -> list[tuple[int, float]]:
+        ids: Sequence[int] = (),
+    ) -> dict[int, float]:
         need_text = bool(parsed.phrases)
         result = self.client.query_points(
             self.alias,
             query=query,
             using=using,
-            query_filter=self._filter(parsed, filters),
-            limit=limit * FILTERED_DENSE_OVERSAMPLE if need_text else limit,
+            query_filter=self._filter(parsed, filters, ids),
+            limit=limit * FILTERED_DENSE_OVERSAMPLE if need_text and not ids else limit,
             with_payload=["text"] if need_text else False,
-            **extra,
         )
         hits = [(int(p.id), float(p.score)) for p in result.points if self._phrase_ok(parsed, p.payload)]
-        return hits[:limit]
+        return dict(hits[:limit])
 
-    def rank(
-        self, parsed: ParsedQuery, mode: Mode, filters: SearchFilters, depth: int, embed: Callable[[], Vector]
-    ) -> Ranked:
+    def _matches(self, parsed: ParsedQuery, filters: SearchFilters) -> int:
+        """Papers holding an exact word of the query (the payload's words; stems are not payload)."""
         models = _models()
-        if self._current() is None:
-            return []
-        if not parsed.has_terms:
-            return [(pid, FusedScore(None, None, 0.0)) for pid in self._newest(parsed, filters, depth)]
+        words = [w for text in parsed.words for w in exact_words(text)]
+        if not words:
+            return 0
+        condition = models.FieldCondition(key="words", match=models.MatchAny(any=words))
+        base = self._filter(parsed, filters)
+        must = [*(base.must if base else []), condition]
+        return int(self.client.count(self.alias, count_filter=models.Filter(must=must), exact=True).count)
+
+    def candidates(
+        self,
+        parsed: ParsedQuery,
+        mode: Mode,
+        filters: SearchFilters,
+        depth: int,
+        embed: Callable[[], Vector],
+        covering_words: Sequence[str] = (),
+        count: bool = False,
+    ) -> Candidates:
+        models = _models()
+        if self._current() is None or not parsed.has_terms:
+            return Candidates()
         indices, values = bm25_query_vector(parsed)
         sparse = models.SparseVector(indices=indices, values=values)
-        lexical = dict(self._query(sparse, "bm25", parsed, filters, depth)) if mode != "dense" else {}
-        if mode == "lexical":
-            ranked = sorted(lexical.items(), key=lambda item: (-item[1], item[0]))
-            return [(pid, FusedScore(score, None, score)) for pid, score in ranked]
-        vector = embed().astype(float).tolist()
-        dense = dict(self._query(vector, "dense", parsed, filters, depth))
-        if mode == "dense":
-            ranked = sorted(dense.items(), key=lambda item: (-item[1], item[0]))
-            return [(pid, FusedScore(None, score, score)) for pid, score in ranked]
-        fused = self._query(
-            models.FusionQuery(fusion=models.Fusion.DBSF),
-            None,
-            parsed,
-            filters,
-            depth,
-            prefetch=[
-                models.Prefetch(
-                    query=sparse, using="bm25", limit=depth, filter=self._filter(parsed, filters)
-                ),
-                models.Prefetch(
-                    query=vector, using="dense", limit=depth, filter=self._filter(parsed, filters)
-                ),
-            ],
-        )
-        return [(pid, FusedScore(lexical.get(pid), dense.get(pid), score)) for pid, score in fused]
+        lexical = self._query(sparse, "bm25", parsed, filters, depth) if mode != "dense" else {}
+        dense: dict[int, float] = {}
+        if mode != "lexical":
+            vector = embed().astype(float).tolist()
+            dense = self._query(vector, "dense", parsed, filters, depth)
+            if mode == "hybrid":
+                unscored = [pid for pid in dense if pid not in lexical]
+                if unscored:
+                    lexical.update(self._query(sparse, "bm25", parsed, filters, len(unscored), unscored))
+                unembedded = [pid for pid in lexical if pid not in dense]
+                if unembedded:  # papers without a vector yet are simply not returned
+                    dense.update(self._query(vector, "dense", parsed, filters, len(unembedded), unembedded))
+        union = list(set(lexical) | set(dense))
+        covering = self._covering(covering_words, union) if covering_words and union else set()
+        matches = self._matches(parsed, filters) if count else len(lexical)
+        return Candidates(lexical, dense, covering, matches)
 
-    def _newest(self, parsed: ParsedQuery, filters: SearchFilters, limit: int) -> list[int]:
+    def _covering(self, words: Sequence[str], paper_ids: Sequence[int]) -> set[int]:
+        models = _models()
+        must: list[Any] = [models.HasIdCondition(has_id=list(paper_ids))]
+        must += [
+            models.FieldCondition(key="words", match=models.MatchAny(any=list(word_variants(word))))
+            for word in words
+        ]
+        points, _ = self.client.scroll(
+            self.alias, scroll_filter=models.Filter(must=must), limit=len(paper_ids), with_payload=False
+        )
+        return {int(p.id) for p in points}
+
+    def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
         """Filter-only queries: newest first (by publication day, then id)."""
+        if self._current() is None:
+            return []
         found: list[tuple[int, int]] = []
         offset = None
         while True:
             points, offset = self.client.scroll(
                 self.alias,
                 scroll_filter=self._filter(parsed, filters),
-                limit=1000,
+                limit=_SCROLL_PAGE,
                 offset=offset,
                 with_payload=["day", "text"] if parsed.phrases else ["day"],
             )
@@ -356,7 +472,7 @@ class QdrantBackend:
             if offset is None:
                 break
         found.sort(reverse=True)
-        return [pid for _, pid in found[:limit]]
+        return [pid for _, pid in found[:depth]]
 
     def exact_title(self, text: str) -> list[int]:
         models = _models()
@@ -380,17 +496,36 @@ class QdrantBackend:
         )
         return {int(p.id) for p in points if self._phrase_ok(parsed, p.payload)}
 
-    def similar(self, paper_id: int, k: int) -> list[tuple[int, float]]:
+    def similar(self, paper_id: int, k: int) -> list[tuple[int, float]] | None:
         if self._current() is None:
-            return []
+            return None
         found = self.client.retrieve(self.alias, [paper_id], with_vectors=["dense"], with_payload=False)
-        if not found or not found[0].vector:
-            return []
-        vector = found[0].vector["dense"] if isinstance(found[0].vector, dict) else found[0].vector
+        stored: Any = found[0].vector if found else None
+        vector = stored.get("dense") if isinstance(stored, dict) else stored
+        if not vector:
+            return None
         result = self.client.query_points(
             self.alias, query=vector, using="dense", limit=k + 1, with_payload=False
         )
         return [(int(p.id), float(p.score)) for p in result.points if int(p.id) != paper_id][:k]
+
+    def word_counts(self, words: Sequence[str]) -> dict[str, int]:
+        models = _models()
+        if self._current() is None:
+            return dict.fromkeys(words, 0)
+        counts = {}
+        for word in words:
+            condition = models.FieldCondition(
+                key="words", match=models.MatchAny(any=list(word_variants(word)))
+            )
+            counts[word] = int(
+                self.client.count(self.alias, count_filter=models.Filter(must=[condition]), exact=True).count
+            )
+        return counts
+
+    def vocabulary(self) -> Vocabulary | None:
+        current = self._current()
+        return self.vocabulary_of(current) if current else None
 
     def close(self) -> None:
         self.client.close()

@@ -7,7 +7,10 @@ Everything else that looks like query-language punctuation is ignored rather tha
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from paperboy.tex import fold, tex_to_words
 
 MAX_QUERY_CHARS = 1000
 _TOKEN = re.compile(
@@ -16,6 +19,27 @@ _TOKEN = re.compile(
 )
 _WORD_CHARS = re.compile(r"[\w]+(?:[.\-'][\w]+)*", re.UNICODE)
 _OPERATORS = {"and", "or", "not"}
+
+
+EPOCH = date(1970, 1, 1)
+
+
+def day_number(day: date) -> int:
+    """Days since 1970-01-01 (how the indexes store publication days)."""
+    return (day - EPOCH).days
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """Restrictions on results: publication date range (inclusive) and categories (any of)."""
+
+    date_from: date | None = None
+    date_to: date | None = None
+    categories: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return bool(self.date_from or self.date_to or self.categories)
 
 
 class QueryError(ValueError):
@@ -42,6 +66,12 @@ class ParsedQuery:
     def has_filters(self) -> bool:
         return bool(self.phrases or self.authors or self.categories)
 
+    def with_words(self, words: tuple[str, ...]) -> ParsedQuery:
+        """The same query with its free words replaced (a typo correction), phrases and filters kept."""
+        replaced = dict(zip(self.words, words, strict=True))
+        text = " ".join(replaced.get(word, word) for word in self.text.split())
+        return replace(self, words=words, text=text)
+
 
 @dataclass
 class _Parts:
@@ -63,7 +93,7 @@ def parse_query(raw: str) -> ParsedQuery:
     if len(raw) > MAX_QUERY_CHARS:
         raise QueryError(f"the query is too long ({len(raw)} characters; at most {MAX_QUERY_CHARS})")
     parts = _Parts()
-    for match in _TOKEN.finditer(raw):
+    for match in _TOKEN.finditer(tex_to_words(raw)):
         if match.group("key"):
             value = (match.group("qval") or match.group("val") or "").strip()
             if not value:
@@ -97,6 +127,10 @@ def parse_query(raw: str) -> ParsedQuery:
     )
 
 
+_TITLE_WORD = re.compile(r"\w+")
+
+
 def title_key(title: str) -> str:
-    """A title reduced to lowercase words, so "exact title" matching ignores case and punctuation."""
-    return " ".join(word.lower() for word in _clean_words(title))
+    """A title reduced to folded words, so "exact title" matching ignores case, accents, punctuation and
+    how its math is written (`$\\alpha$-divergence` and the Greek letter give the same key)."""
+    return " ".join(_TITLE_WORD.findall(fold(tex_to_words(title))))

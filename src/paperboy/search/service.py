@@ -1,7 +1,15 @@
 """The search service: one function that web, API, CLI, digests and evaluation all call.
 
-The backend ranks (search/backend.py: embedded tantivy + usearch, or Qdrant); this service validates the
-request, pins an exact arXiv id or exact title first, paginates and attaches the papers' text.
+The backend finds candidates and scores them on each side (search/backend.py: embedded tantivy + usearch,
+or Qdrant); this service does everything else, the same way for every backend:
+1. An arXiv id (bare, versioned, old style or a URL) of a paper in the library answers with that paper.
+2. Misspelled words are corrected against the library's vocabulary (search/spelling.py); the result
+   says so. A query none of whose words the library holds has no results (meaning search alone would
+   show unrelated papers for, say, a script the library has no words in).
+3. Candidates are fused (search/fusion.py). For short queries, papers holding every query word
+   (exactly, or as its plural, or as a corrected typo) come before papers that only match in meaning;
+   long, natural-language queries keep the tuned fusion, which scores best on them.
+4. Exact titles are pinned first, then filters, pagination, and the papers' text and community totals.
 """
 
 from __future__ import annotations
@@ -12,19 +20,24 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.db.records import RecordError
+from paperboy.db.repositories.community import Totals, paper_totals
 from paperboy.db.repositories.search_docs import PaperContent, paper_contents, paper_id_for
-from paperboy.ingest.normalize import parse_arxiv_id
-from paperboy.search.backend import Mode, Ranked, SearchBackend
+from paperboy.search.backend import Mode, SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder
-from paperboy.search.fusion import FusedScore, FusionParams
-from paperboy.search.lexical import SearchFilters
-from paperboy.search.query import ParsedQuery, QueryError, parse_query
+from paperboy.search.fusion import Candidates, FusedScore, FusionParams, dense_only, fuse, lexical_only
+from paperboy.search.query import ParsedQuery, QueryError, SearchFilters, parse_query
+from paperboy.search.spelling import Correction, correct
+from paperboy.search.status import CachedStatus, IndexStatus
+from paperboy.search.terms import content_words
 
 MODES: tuple[Mode, ...] = ("hybrid", "lexical", "dense")
 MAX_K = 100
 MAX_PAGE = 100
+SHORT_QUERY_WORDS = 4
+"""Queries of at most this many content words rank papers holding all of them first (docs/EVALUATION.md)."""
 
 
 @dataclass(frozen=True)
@@ -36,6 +49,12 @@ class SearchRequest:
     page: int = 1
     mode: Mode = "hybrid"
     filters: SearchFilters = field(default_factory=SearchFilters)
+    correct: bool = True
+    """Correct misspelled words ("Search instead for ..." turns it off)."""
+    related: bool = False
+    """For a query that is exactly an arXiv id: list related papers after it, not the paper alone."""
+    count: bool = False
+    """Count every paper matching a query word (`SearchResult.total`); costs a walk over all matches."""
 
     def validate(self) -> ParsedQuery:
         if self.mode not in MODES:
@@ -52,7 +71,7 @@ class SearchRequest:
 
 @dataclass(frozen=True)
 class Hit:
-    """One result, with the scores that explain its rank."""
+    """One result, with the scores that explain its rank and the paper's community totals."""
 
     paper: PaperContent
     score: float
@@ -60,7 +79,8 @@ class Hit:
     dense: float | None = None
     fused: float | None = None
     match: str | None = None
-    """'arxiv-id' or 'title' when pinned first as an exact match."""
+    """'arxiv-id' or 'title' when pinned first as an exact match; 'all-words' when it holds every word."""
+    totals: Totals = field(default_factory=Totals)
 
 
 @dataclass
@@ -72,6 +92,17 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     has_more: bool = False
     took_ms: float = 0.0
+    total: int = 0
+    """Papers that match (those holding a query word, when counted; at least the ranked ones)."""
+    correction: Correction | None = None
+    exact_id: str | None = None
+    """The arXiv id the query named, when it is a paper of the library."""
+    unknown_words: tuple[str, ...] = ()
+    """Query words no paper of the library holds (all of them when nothing could match)."""
+
+    @property
+    def searched_for(self) -> str:
+        return self.correction.text if self.correction else self.query
 
 
 def embedded_if_path(index: SearchBackend | Path, dim: int, params: FusionParams) -> SearchBackend:
@@ -80,7 +111,7 @@ def embedded_if_path(index: SearchBackend | Path, dim: int, params: FusionParams
 
 
 class SearchService:
-    """Runs searches against a backend: ranking there; exact matches, pagination and paper text here."""
+    """Runs searches against a backend: candidates there; everything else here (module docstring)."""
 
     def __init__(
         self,
@@ -94,51 +125,55 @@ class SearchService:
         self.embedder = embedder
         self.params = params
         self.backend = embedded_if_path(index, embedder.dim, params)
+        self._status = CachedStatus(sessions, self.backend)
 
-    def _rank(self, parsed: ParsedQuery, mode: Mode, filters: SearchFilters, depth: int) -> Ranked:
-        return self.backend.rank(parsed, mode, filters, depth, lambda: self.embedder.embed_query(parsed.text))
+    def status(self) -> IndexStatus:
+        """What the index covers now (cached for two seconds)."""
+        return self._status.get()
 
-    def _pinned(self, parsed: ParsedQuery, filters: SearchFilters) -> list[tuple[int, str]]:
-        """Exact arXiv id, then exact title matches, that pass the filters."""
-        pinned: list[tuple[int, str]] = []
-        raw = parsed.raw.strip()
+    # --- the steps ---------------------------------------------------------------------------------
+    def exact_id(self, query: str) -> tuple[int, str] | None:
+        """The paper the query names by arXiv id (any form), if the library has it."""
         try:
-            arxiv_id, _ = parse_arxiv_id(raw)
+            arxiv_id, _ = parse_arxiv_id(query.strip())
         except RecordError:
-            arxiv_id = None
-        if arxiv_id:
-            with self.sessions() as session:
-                paper_id = paper_id_for(session, arxiv_id)
-            if paper_id is not None:
-                pinned.append((paper_id, "arxiv-id"))
-        # The raw text too: the query parser drops "and"/"or"/"not", which titles contain.
-        for text in dict.fromkeys(t for t in (raw, parsed.text) if t):
-            pinned += [(pid, "title") for pid in self.backend.exact_title(text)]
-        if pinned and (filters.active or parsed.has_filters):
-            allowed = self.backend.passing(parsed, [pid for pid, _ in pinned], filters)
-            pinned = [(pid, how) for pid, how in pinned if pid in allowed]
-        unique: dict[int, str] = {}
-        for pid, how in pinned:
-            unique.setdefault(pid, how)
-        return list(unique.items())
-
-    def search(self, request: SearchRequest) -> SearchResult:
-        """Run a search; raises QueryError (with a message for the user) for unusable requests."""
-        started = time.perf_counter()
-        parsed = request.validate()
-        offset = (request.page - 1) * request.k
-        depth = max(self.params.candidates, offset + request.k + 1)
-        ranked = self._rank(parsed, request.mode, request.filters, depth)
-        pinned = self._pinned(parsed, request.filters)
-        pinned_ids = {pid for pid, _ in pinned}
-        scores = dict(ranked)
-        order: list[tuple[int, FusedScore | None, str | None]] = [
-            (pid, scores.get(pid), how) for pid, how in pinned
-        ]
-        order += [(pid, score, None) for pid, score in ranked if pid not in pinned_ids]
-        window = order[offset : offset + request.k]
+            return None
         with self.sessions() as session:
-            contents = paper_contents(session, [pid for pid, _, _ in window])
+            paper_id = paper_id_for(session, arxiv_id)
+        return (paper_id, arxiv_id) if paper_id is not None else None
+
+    def _pinned_titles(self, parsed: ParsedQuery, filters: SearchFilters) -> list[int]:
+        """Papers whose title is exactly the query and that pass the filters."""
+        # The raw text too: the query parser drops "and"/"or"/"not", which titles contain.
+        found: dict[int, None] = {}
+        for text in dict.fromkeys(t for t in (parsed.raw.strip(), parsed.text) if t):
+            found.update(dict.fromkeys(self.backend.exact_title(text)))
+        pinned = list(found)
+        if pinned and (filters.active or parsed.has_filters):
+            allowed = self.backend.passing(parsed, pinned, filters)
+            pinned = [pid for pid in pinned if pid in allowed]
+        return pinned
+
+    def _ranked(
+        self, candidates: Candidates, mode: Mode, covering: bool
+    ) -> list[tuple[int, FusedScore, str | None]]:
+        if mode == "lexical":
+            scores = lexical_only(candidates)
+        elif mode == "dense":
+            scores = dense_only(candidates)
+        else:
+            scores = fuse(candidates, self.params)
+        order = sorted(scores.items(), key=lambda item: (-item[1].fused, item[0]))
+        if not covering or not candidates.covering:
+            return [(pid, score, None) for pid, score in order]
+        holding = [(pid, score, "all-words") for pid, score in order if pid in candidates.covering]
+        return holding + [(pid, score, None) for pid, score in order if pid not in candidates.covering]
+
+    def _hits(self, window: list[tuple[int, FusedScore | None, str | None]]) -> list[Hit]:
+        ids = [pid for pid, _, _ in window]
+        with self.sessions() as session:
+            contents = paper_contents(session, ids)
+            totals = paper_totals(session, ids)
         hits = []
         for pid, score, how in window:
             paper = contents.get(pid)
@@ -152,25 +187,75 @@ class SearchService:
                     score.dense if score else None,
                     score.fused if score else None,
                     how,
+                    totals.get(pid, Totals()),
                 )
             )
-        return SearchResult(
-            query=request.query,
-            mode=request.mode,
-            page=request.page,
-            k=request.k,
-            hits=hits,
-            has_more=len(order) > offset + request.k,
-            took_ms=(time.perf_counter() - started) * 1000,
-        )
+        return hits
 
-    def similar(self, paper_id: int, k: int = 5) -> list[Hit]:
-        """Nearest neighbours of a paper in the vector index (itself excluded)."""
+    # --- the whole search --------------------------------------------------------------------------
+    def search(self, request: SearchRequest) -> SearchResult:
+        """Run a search; raises QueryError (with a message for the user) for unusable requests."""
+        started = time.perf_counter()
+        parsed = request.validate()
+        result = SearchResult(request.query, request.mode, request.page, request.k)
+        named = self.exact_id(parsed.raw)
+        if named is not None:
+            result.exact_id = named[1]
+            if not request.related:
+                result.hits = self._hits([(named[0], None, "arxiv-id")]) if request.page == 1 else []
+                result.total = 1
+                result.took_ms = (time.perf_counter() - started) * 1000
+                return result
+        if request.correct:
+            result.correction = correct(parsed, self.backend.vocabulary(), self.backend.word_counts)
+            if result.correction:
+                parsed = result.correction.corrected
+        order = self._order(parsed, request, result)
+        if named is not None:
+            order = [(named[0], None, "arxiv-id"), *(item for item in order if item[0] != named[0])]
+        offset = (request.page - 1) * request.k
+        result.hits = self._hits(order[offset : offset + request.k])
+        result.has_more = len(order) > offset + request.k
+        result.total = max(result.total, len(order))
+        result.took_ms = (time.perf_counter() - started) * 1000
+        return result
+
+    def _order(
+        self, parsed: ParsedQuery, request: SearchRequest, result: SearchResult
+    ) -> list[tuple[int, FusedScore | None, str | None]]:
+        """Every ranked paper up to the depth the page needs: exact titles, then the fused ranking."""
+        depth = max(self.params.candidates, request.page * request.k + 1)
+        if not parsed.has_terms:
+            newest = self.backend.newest(parsed, request.filters, depth)
+            return [(pid, None, None) for pid in newest]
+        words = content_words(parsed.words)
+        counts = self.backend.word_counts(words) if words else {}
+        result.unknown_words = tuple(word for word in words if counts.get(word, 0) == 0)
+        known = [word for word in words if counts.get(word, 0) > 0]
+        if words and not known and not parsed.phrases and request.mode != "dense":
+            return []  # nothing in the library holds any of the words
+        covering = request.mode != "dense" and 0 < len(words) <= SHORT_QUERY_WORDS
+        candidates = self.backend.candidates(
+            parsed,
+            request.mode,
+            request.filters,
+            depth,
+            lambda: self.embedder.embed_query(parsed.text),
+            covering_words=known if covering else (),
+            count=request.count,
+        )
+        result.total = candidates.matches
+        ranked = self._ranked(candidates, request.mode, covering)
+        titles = self._pinned_titles(parsed, request.filters)
+        scores = {pid: score for pid, score, _ in ranked}
+        pinned = [(pid, scores.get(pid), "title") for pid in titles]
+        title_set = set(titles)
+        return pinned + [item for item in ranked if item[0] not in title_set]
+
+    def similar(self, paper_id: int, k: int = 5) -> list[Hit] | None:
+        """Nearest neighbours of a paper in the vector index (itself excluded); None while it has no vector."""
         neighbours = self.backend.similar(paper_id, k)
-        with self.sessions() as session:
-            contents = paper_contents(session, [pid for pid, _ in neighbours])
-        return [
-            Hit(contents[pid], score, dense=score)
-            for pid, score in neighbours
-            if pid in contents and not contents[pid].withdrawn
-        ]
+        if neighbours is None:
+            return None
+        hits = self._hits([(pid, FusedScore(None, score, score), None) for pid, score in neighbours])
+        return hits

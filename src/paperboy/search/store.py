@@ -1,13 +1,17 @@
 """Where the derived search indexes live, and how a rebuilt set replaces the current one atomically.
 
-Layout under `<home>/index/`: one directory per build (`build-<timestamp>/` holding `lexical/` and
-`vectors.usearch`) and a `CURRENT` file naming the live one. A rebuild writes a new directory and then
-replaces `CURRENT` with a rename, so readers never see a half-built index.
+Layout under `<home>/index/`: one directory per build (`build-<timestamp>-<hex>/` holding `lexical/`,
+`vectors.usearch`, `vocabulary/` and `build.json`) and a `CURRENT` file naming the live one. A rebuild
+writes a new directory and then replaces `CURRENT` with a rename, so readers never see a half-built
+index. `build.json` records the index format: a build of an older format counts as no index at all, so
+the next index run rebuilds it (keyword search first, then vectors from the database).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -18,27 +22,48 @@ from paperboy.locks import exclusive_lock
 from paperboy.search.backend import IndexBusy
 from paperboy.search.lexical import LexicalIndex
 from paperboy.search.vectors import VectorIndex
+from paperboy.search.vocabulary import Vocabulary
+
+INDEX_FORMAT = 2
+"""1: stemmed text only. 2: stems and exact words, TeX as words, folded accents, a vocabulary."""
+BUILD_NAME = re.compile(r"^build-\d{8}T\d{6}-[0-9a-f]{8}$")
+MANIFEST = "build.json"
 
 
 def index_root(home: Path) -> Path:
     return home / "index"
 
 
+def build_format(build: Path) -> int:
+    try:
+        manifest = json.loads((build / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return 1
+    return int(manifest.get("format", 1)) if isinstance(manifest, dict) else 1
+
+
 def current_build(home: Path) -> Path | None:
-    """The live build directory, or None before the first index run."""
+    """The live build directory, or None before the first index run (or when it is of an older format)."""
     pointer = index_root(home) / "CURRENT"
-    if not pointer.is_file():
+    try:
+        name = pointer.read_text().strip()
+    except OSError:
         return None
-    build = index_root(home) / pointer.read_text().strip()
-    return build if build.is_dir() else None
+    if not BUILD_NAME.match(name):
+        return None
+    build = index_root(home) / name
+    if not build.is_dir() or build_format(build) != INDEX_FORMAT:
+        return None
+    return build
 
 
 def new_build_dir(home: Path) -> Path:
-    """A fresh, empty build directory."""
+    """A fresh, empty build directory of the current format."""
     root = index_root(home)
     root.mkdir(parents=True, exist_ok=True)
     build = root / f"build-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     build.mkdir()
+    (build / MANIFEST).write_text(json.dumps({"format": INDEX_FORMAT, "created": time.time()}))
     return build
 
 
@@ -63,12 +88,13 @@ def indexer_lock(home: Path) -> AbstractContextManager[None]:
 
 
 class SearchStore:
-    """The lexical and vector indexes of one build directory."""
+    """The lexical index, vector index and vocabulary of one build directory."""
 
     def __init__(self, build: Path, dim: int, writable: bool) -> None:
         self.build = build
         self.lexical = LexicalIndex(build / "lexical")
         self.vectors = VectorIndex(build / "vectors.usearch", dim, writable=writable)
+        self.vocabulary = Vocabulary(build / "vocabulary")
 
     @classmethod
     def open_current(cls, home: Path, dim: int, writable: bool) -> SearchStore:
@@ -78,8 +104,3 @@ class SearchStore:
             build = new_build_dir(home)
             publish_build(home, build)
         return cls(build, dim, writable)
-
-    def commit(self) -> None:
-        """Make both indexes durable: lexical commit, then atomic vector save."""
-        self.lexical.commit()
-        self.vectors.save()

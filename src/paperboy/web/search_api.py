@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from paperboy.search.backend import Mode
-from paperboy.search.lexical import SearchFilters
-from paperboy.search.query import QueryError
+from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import Hit, SearchRequest, SearchService
 
 

@@ -11,12 +11,14 @@ from sqlalchemy.orm import Session
 from paperboy.db.models import DailyEntry
 from paperboy.db.records import DailyRecord, RecordError
 from paperboy.db.repositories.papers import UpsertCounts, load_papers
+from paperboy.db.repositories.vector_queue import promote_for_vectors
 
 
 def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCounts:
     """Insert or update daily entries keyed by (date, paper); papers must already exist."""
     counts = UpsertCounts()
     papers = load_papers(session, (r.arxiv_id for r in records))
+    listed: list[int] = []
     for record in records:
         paper = papers.get(record.arxiv_id)
         if paper is None:
@@ -39,6 +41,7 @@ def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCoun
             )
             session.flush()
             counts.new += 1
+            listed.append(paper.id)
             continue
         wanted: dict[str, Any] = {
             "submitter_name": record.submitter_name,
@@ -55,4 +58,5 @@ def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCoun
             counts.updated += 1
         else:
             counts.unchanged += 1
+    promote_for_vectors(session, listed)  # listed papers are embedded before the backlog
     return counts

@@ -44,6 +44,11 @@ def pending_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(IndexQueue)) or 0
 
 
+def has_pending(session: Session) -> bool:
+    """Whether any paper waits for the indexer (cheap at any queue size)."""
+    return session.scalar(select(IndexQueue.paper_id).limit(1)) is not None
+
+
 def take_batch(session: Session, limit: int, after: int = 0) -> dict[int, int]:
     """Up to `limit` dirty papers with ids above `after`, as {paper_id: generation}, in id order.
 

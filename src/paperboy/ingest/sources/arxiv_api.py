@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.clock import utcnow
 from paperboy.db.records import PaperRecord, RecordError, VersionRecord
 from paperboy.ingest.http import PoliteClient
@@ -22,7 +23,6 @@ from paperboy.ingest.normalize import (
     clean_categories,
     clean_text,
     looks_withdrawn,
-    parse_arxiv_id,
     parse_datetime,
     require,
 )

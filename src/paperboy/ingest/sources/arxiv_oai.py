@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 from xml.etree.ElementTree import Element
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.db.records import DeletedRecord, PaperRecord, RecordError, VersionRecord
 from paperboy.ingest.http import PoliteClient
 from paperboy.ingest.normalize import (
@@ -20,7 +21,6 @@ from paperboy.ingest.normalize import (
     clean_categories,
     clean_text,
     looks_withdrawn,
-    parse_arxiv_id,
     parse_datetime,
     parse_version,
     require,

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.db.records import DailyRecord, PaperRecord, RecordError
 from paperboy.ingest.http import PoliteClient
 from paperboy.ingest.normalize import (
@@ -19,7 +20,6 @@ from paperboy.ingest.normalize import (
     clean_authors,
     clean_text,
     limit_length,
-    parse_arxiv_id,
     parse_datetime,
     require,
 )

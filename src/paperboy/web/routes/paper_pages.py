@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -13,6 +13,7 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.community.comments import (
     CommentError,
     add_comment,
@@ -24,8 +25,10 @@ from paperboy.community.comments import (
 from paperboy.community.votes import has_voted, paper_upvotes, toggle_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Comment, DailyEntry, Paper, User
+from paperboy.db.records import RecordError
 from paperboy.db.repositories.papers import get_paper
 from paperboy.search.service import Hit
+from paperboy.search.status import IndexStatus
 from paperboy.web.context import (
     Viewer,
     check_csrf,
@@ -56,13 +59,24 @@ def _not_found(request: Request, arxiv_id: str) -> HTMLResponse:
     )
 
 
-def _similar(request: Request, paper: Paper) -> list[Hit]:
-    """Neighbours from the vector index; the page still renders when the index is not built yet."""
+def _canonical_id(text: str) -> str | None:
+    """The unversioned arXiv id of `2410.17243v2` or an arXiv URL (None when it is not an arXiv id)."""
     try:
-        return web(request).search().similar(paper.id, k=6)
+        return parse_arxiv_id(text)[0]
+    except RecordError:
+        return None
+
+
+def _similar(request: Request, paper: Paper) -> tuple[list[Hit] | None, IndexStatus | None]:
+    """Neighbours from the vector index, or None (with what the index covers) while the paper has no
+    vector yet; the page still renders when the index cannot be read."""
+    try:
+        service = web(request).search()
+        similar = service.similar(paper.id, k=6)
+        return similar, service.status() if similar is None else None
     except Exception as exc:  # a missing or rebuilding index must not break the paper page
         log.warning("similar papers unavailable for %s: %s", paper.arxiv_id, exc)
-        return []
+        return [], None
 
 
 @router.get("/papers/{arxiv_id:path}/card.svg")
@@ -96,17 +110,21 @@ def read_card(request: Request, arxiv_id: str) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
-@router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse)
-def read_paper(request: Request, arxiv_id: str) -> HTMLResponse:
+@router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse, response_model=None)
+def read_paper(request: Request, arxiv_id: str) -> Response:
     viewer = current_viewer(request)
     with web(request).sessions() as session:
         paper = get_paper(session, arxiv_id)
         if paper is None:
+            canonical = _canonical_id(arxiv_id)
+            if canonical and canonical != arxiv_id and get_paper(session, canonical) is not None:
+                return RedirectResponse(f"/papers/{quote(canonical, safe='/')}", status_code=301)
             return _not_found(request, arxiv_id)
         upvotes = paper_upvotes(session, paper)
         voted = has_voted(session, viewer.id if viewer else None, paper)
         comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))
         versions = [(v.version, v.submitted_at) for v in paper.versions]
+    similar, index_status = _similar(request, paper)
     return render(
         request,
         "paper.html",
@@ -116,7 +134,8 @@ def read_paper(request: Request, arxiv_id: str) -> HTMLResponse:
             "voted": voted,
             "comments": comments,
             "versions": versions,
-            "similar": _similar(request, paper),
+            "similar": similar,
+            "index_status": index_status,
             "code": code_links(paper.abstract, paper.comments),
             "editing": request.query_params.get("edit"),
             "page_title": paper.title,

@@ -11,8 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from paperboy.feed.periods import PeriodError, parse_day
 from paperboy.search.backend import Mode
-from paperboy.search.lexical import SearchFilters
-from paperboy.search.query import QueryError
+from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import MODES, SearchRequest, SearchResult
 from paperboy.search.terms import query_stems
 from paperboy.web.context import render, web
