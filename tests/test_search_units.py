@@ -10,7 +10,7 @@ import pytest
 
 from paperboy.search.embedder import MiniLmOnnxEmbedder
 from paperboy.search.evaluation import mrr_at, ndcg_at, recall_at
-from paperboy.search.fusion import FusionParams, fuse, reciprocal_rank_fusion
+from paperboy.search.fusion import Candidates, FusionParams, fuse, reciprocal_rank_fusion
 from paperboy.search.query import MAX_QUERY_CHARS, QueryError, parse_query, title_key
 from search_support import MemoizingEmbedder
 
@@ -57,27 +57,39 @@ def test_title_key_ignores_case_and_punctuation() -> None:
 
 # --- fusion ---------------------------------------------------------------------------------------
 def test_fusion_orders_by_weighted_normalized_scores() -> None:
-    lexical = {1: 10.0, 2: 5.0, 3: 0.0}
-    dense = {1: 0.2, 2: 0.9, 3: 0.5}
-    lexical_heavy = fuse(lexical, dense, FusionParams(alpha=0.1, normalization="minmax"))
-    dense_heavy = fuse(lexical, dense, FusionParams(alpha=0.9, normalization="minmax"))
+    candidates = Candidates(lexical={1: 10.0, 2: 5.0, 3: 0.0}, dense={1: 0.2, 2: 0.9, 3: 0.5})
+    lexical_heavy = fuse(candidates, FusionParams(alpha=0.1, normalization="minmax"))
+    dense_heavy = fuse(candidates, FusionParams(alpha=0.9, normalization="minmax"))
     assert max(lexical_heavy, key=lambda k: lexical_heavy[k].fused) == 1
     assert max(dense_heavy, key=lambda k: dense_heavy[k].fused) == 2
-    even = fuse(lexical, dense, FusionParams(alpha=0.5, normalization="minmax"))
+    even = fuse(candidates, FusionParams(alpha=0.5, normalization="minmax"))
     assert even[1].fused == pytest.approx(0.5 * 0.0 + 0.5 * 1.0)
     assert even[2].fused == pytest.approx(0.5 * 1.0 + 0.5 * 0.5)
     assert (even[2].lexical, even[2].dense) == (5.0, 0.9)
 
 
-def test_zscore_fusion_and_missing_scores_get_the_floor() -> None:
-    fused = fuse({1: 3.0, 2: 1.0}, {1: 0.5, 2: 0.5, 3: 0.9}, FusionParams(alpha=0.5))
-    assert fused[3].lexical is None and fused[3].dense == 0.9
-    dense_z = (np.array([0.5, 0.5, 0.9]) - 0.6333333) / np.std([0.5, 0.5, 0.9])
-    # lexical z-scores are +1 and -1; candidate 3, missing there, gets the floor (-1)
-    assert fused[1].fused == pytest.approx(0.5 * dense_z[0] + 0.5 * 1.0, abs=1e-5)
-    assert fused[2].fused == pytest.approx(0.5 * dense_z[1] - 0.5, abs=1e-5)
-    assert fused[3].fused == pytest.approx(0.5 * dense_z[2] - 0.5, abs=1e-5)
-    assert sorted(fused, key=lambda k: -fused[k].fused) == [3, 1, 2]
+def test_papers_without_the_query_words_score_zero_bm25_in_the_normalization() -> None:
+    """The evidence that two papers hold a rare word must survive normalization: the papers of the dense
+    side that lack it count as BM25 0 (not as "the lowest of the matching ones")."""
+    lexical = {1: 3.0, 2: 1.0}
+    dense = dict.fromkeys(range(1, 11), 0.5)
+    fused = fuse(Candidates(lexical=lexical, dense=dense), FusionParams(alpha=0.5))
+    values = np.array([3.0, 1.0] + [0.0] * 8)
+    z = (values - values.mean()) / values.std()
+    assert fused[2].fused == pytest.approx(0.5 * z[1], abs=1e-6)  # dense all equal: z = 0
+    assert fused[2].fused > fused[3].fused, "holding the word at all ranks above not holding it"
+    assert fused[3].lexical == 0.0 and fused[3].dense == 0.5
+
+
+def test_a_paper_without_a_vector_is_ranked_on_its_bm25_evidence() -> None:
+    """No vector yet means an unknown dense score: its normalized BM25 stands in, it is not the floor."""
+    candidates = Candidates(lexical={1: 9.0, 2: 3.0, 3: 1.0}, dense={2: 0.8, 3: 0.7})
+    fused = fuse(candidates, FusionParams(alpha=0.6))
+    assert fused[1].dense is None
+    lex = np.array([9.0, 3.0, 1.0])
+    lex_z = (lex - lex.mean()) / lex.std()
+    assert fused[1].fused == pytest.approx(lex_z[0], abs=1e-6)
+    assert max(fused, key=lambda k: fused[k].fused) == 1, "the strongest BM25 match leads although unembedded"
 
 
 def test_reciprocal_rank_fusion() -> None:
@@ -114,15 +126,28 @@ def _reference(shared_data: Path) -> tuple[list[str], list[str], np.ndarray]:
     return docs, query_texts, np.asarray(reference["vectors"], dtype=np.float32)
 
 
-def test_onnx_int8_vectors_agree_with_the_pytorch_reference(shared_data: Path) -> None:
-    """Reference vectors were computed once with sentence-transformers + torch (tests/data)."""
+@pytest.mark.parametrize(("quantize", "mean", "least"), [(False, 0.999, 0.995), (True, 0.993, 0.99)])
+def test_onnx_vectors_agree_with_the_pytorch_reference(
+    shared_data: Path, quantize: bool, mean: float, least: float
+) -> None:
+    """Reference vectors were computed once with sentence-transformers + torch (tests/data). The packaged
+    float32 graph matches them closely; the quantized graph Paperboy runs by default a little less
+    closely, at the same SciFact quality (docs/EVALUATION.md)."""
     docs, queries, expected = _reference(shared_data)
-    embedder = MiniLmOnnxEmbedder(max_chunks=1)
+    embedder = MiniLmOnnxEmbedder(max_chunks=1, quantize=quantize)
     got = np.vstack([embedder.embed_documents(docs), np.vstack([embedder.embed_query(q) for q in queries])])
     cosines = (got * expected).sum(axis=1) / np.linalg.norm(expected, axis=1)
-    assert cosines.mean() >= 0.999
-    assert cosines.min() >= 0.995
+    assert cosines.mean() >= mean
+    assert cosines.min() >= least
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_vector_depends_on_its_text_only(embedder: MemoizingEmbedder) -> None:
+    """One text per model run: the quantized model's activation scales never mix two texts."""
+    texts = ["short text", "a much longer text " * 40, "medium length text about graphs and networks"]
+    together = embedder.inner.embed_documents(texts)
+    alone = np.vstack([embedder.inner.embed_documents([t]) for t in texts])
+    assert np.array_equal(together, alone)
 
 
 def test_embedding_similarity_reflects_meaning(embedder: MemoizingEmbedder) -> None:

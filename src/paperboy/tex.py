@@ -113,6 +113,7 @@ _FONT = re.compile(
 )
 _SWITCH = re.compile(r"\\(?:it|bf|rm|sf|tt|sc|em|sl|cal|bold|displaystyle|textstyle|scriptstyle)(?![A-Za-z])")
 _COMMAND = re.compile(r"\\([A-Za-z]+)\s*")
+_PADDED_HYPHEN = re.compile(r"(?<=\w) +-(?=\w)|(?<=\w)- +(?=\w)")
 _MATH_MARKUP = re.compile(r"[$^_{}~]|\\[,;:!\\ ]")
 
 
@@ -159,6 +160,7 @@ def tex_to_words(text: str) -> str:
         text = _SWITCH.sub(" ", text)
         text = _COMMAND.sub(_command_word, text)
         text = _MATH_MARKUP.sub(lambda m: " " if m.group(0) not in "$" else "", text)
+        text = _PADDED_HYPHEN.sub("-", text)  # "$\\alpha$-divergence" stays one compound word
     if _GREEK_CHARS.search(text):
         text = _GREEK_CHARS.sub(lambda m: _GREEK_UNICODE[m.group(0)], text)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 
@@ -12,9 +13,10 @@ from pydantic import ValidationError
 from paperboy.cli.context import EXIT_ERROR, AppContext, fail
 from paperboy.cli.db import db_app, init_data_dir
 from paperboy.cli.digest import digest_app, subscribe_command, unsubscribe_command
+from paperboy.cli.evaluate import eval_app
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.papers import papers_app
-from paperboy.cli.search import eval_app, index_command, search_command
+from paperboy.cli.search import index_command, search_command
 from paperboy.cli.users import users_app
 from paperboy.config import Settings
 
@@ -89,6 +91,7 @@ def serve(
 
     settings = ctx.obj.settings
     ctx.obj.require_schema()
+    _log_to_stderr()
     embedder = make_embedder(settings)  # one model in memory, shared by searches, the indexer and digests
     jobs = []
     if settings.index_interval > 0:
@@ -108,6 +111,17 @@ def serve(
     finally:
         for job in jobs:
             job.stop()
+
+
+def _log_to_stderr() -> None:
+    """Paperboy's own log lines (the background indexer's progress, digest runs) beside uvicorn's."""
+    logger = logging.getLogger("paperboy")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from paperboy.cli.context import EXIT_REJECTED, AppContext, fail
 from paperboy.cli.progress import RichProgress
@@ -43,7 +44,7 @@ def _client(context: AppContext, delay: float | None, reporter: RichProgress) ->
         delay=settings.http_delay if delay is None else delay,
         timeout=settings.http_timeout,
         max_retries=settings.http_max_retries,
-        on_wait=lambda message: reporter.console.print(f"[dim]{message}[/]", highlight=False, markup=True),
+        on_wait=lambda message: reporter.console.print(f"[dim]{escape(message)}[/]", highlight=False),
     )
 
 

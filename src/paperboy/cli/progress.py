@@ -17,7 +17,9 @@ class RichProgress:
     """Implements the ingest runner's ProgressReporter on stderr."""
 
     def __init__(self, console: Console | None = None, enabled: bool = True) -> None:
-        self.console = console or Console(stderr=True)
+        # Lines stay whole at any terminal width (people and scripts grep them), and text such as
+        # "file.jsonl:100:" is never turned into an emoji.
+        self.console = console or Console(stderr=True, soft_wrap=True, emoji=False, highlight=False)
         self.enabled = enabled
         self._progress: Progress | None = None
         self._task: TaskID | None = None

@@ -104,13 +104,17 @@ class SearchBackend(Protocol):
         filters: SearchFilters,
         depth: int,
         embed: Callable[[], Vector],
-        covering_words: Sequence[str] = (),
         count: bool = False,
     ) -> Candidates:
         """Up to `depth` candidates from each side the mode uses, each scored on both sides where it can
-        be (BM25 of the vector candidates, cosine of the BM25 candidates that have vectors), and which of
-        them hold every one of `covering_words`. `embed` computes the query vector (dense and hybrid
-        modes only); `count` asks for the number of papers matching a query word."""
+        be (BM25 of the vector candidates, cosine of the BM25 candidates that have vectors). `embed`
+        computes the query vector (dense and hybrid modes only); `count` asks for the number of papers
+        matching a query word."""
+        ...
+
+    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
+        """Those of `paper_ids` that hold every group: a word exactly (or its plural or singular), or the
+        words of a compound in a row."""
         ...
 
     def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
@@ -131,6 +135,10 @@ class SearchBackend(Protocol):
 
     def word_counts(self, words: Sequence[str]) -> dict[str, int]:
         """Papers holding each exact word (or its plural/singular)."""
+        ...
+
+    def together(self, word: str, others: Sequence[str]) -> int:
+        """Papers holding `word` and at least one of `others` (for choosing between typo corrections)."""
         ...
 
     def vocabulary(self) -> Vocabulary | None:

@@ -133,7 +133,6 @@ class EmbeddedBackend:
         filters: SearchFilters,
         depth: int,
         embed: Callable[[], Vector],
-        covering_words: Sequence[str] = (),
         count: bool = False,
     ) -> Candidates:
         store = self.store()
@@ -148,9 +147,7 @@ class EmbeddedBackend:
         if mode == "lexical":
             assert bm25 is not None
             hits, matches = bm25.result()
-            lexical = dict(hits)
-            covering = store.lexical.covering(covering_words, list(lexical)) if covering_words else set()
-            return Candidates(lexical, {}, covering, matches)
+            return Candidates(dict(hits), {}, matches)
         query_vector = embed()
         constrained = filters.active or parsed.has_filters
         dense_depth = depth * FILTERED_DENSE_OVERSAMPLE if constrained else depth
@@ -160,15 +157,17 @@ class EmbeddedBackend:
             dense = {pid: s for pid, s in dense.items() if pid in allowed}
         if bm25 is None:
             dense = dict(sorted(dense.items(), key=lambda item: -item[1])[:depth])
-            return Candidates({}, dense, set(), len(dense))
+            return Candidates({}, dense, len(dense))
         dense_bm25 = self._pool.submit(store.lexical.score, parsed, list(dense), filters)
         hits, matches = bm25.result()
         lexical = dict(hits)
         dense.update(store.vectors.similarity(query_vector, [pid for pid in lexical if pid not in dense]))
         lexical.update((pid, score) for pid, score in dense_bm25.result().items() if pid not in lexical)
-        union = list(set(lexical) | set(dense))
-        covering = store.lexical.covering(covering_words, union) if covering_words else set()
-        return Candidates(lexical, dense, covering, matches)
+        return Candidates(lexical, dense, matches)
+
+    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
+        store = self.store()
+        return store.lexical.covering(groups, paper_ids) if store else set()
 
     def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
         store = self.store()
@@ -192,6 +191,10 @@ class EmbeddedBackend:
     def word_counts(self, words: Sequence[str]) -> dict[str, int]:
         store = self.store()
         return store.lexical.word_counts(words) if store else dict.fromkeys(words, 0)
+
+    def together(self, word: str, others: Sequence[str]) -> int:
+        store = self.store()
+        return store.lexical.together(word, others) if store and others else 0
 
     def vocabulary(self) -> Vocabulary | None:
         store = self.store()

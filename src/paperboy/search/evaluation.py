@@ -1,7 +1,10 @@
 """Search-quality evaluation on BEIR-format data: nDCG@10, Recall@10, Recall@100 and MRR@10.
 
 The corpus is loaded through the same ingest, indexer and search service as production, into a data
-dir of its own, so the figures measure exactly what users get.
+dir of its own, so the figures measure exactly what users get. Two derived query sets measure typo
+tolerance: `misspelled` gives every word of five or more letters one random edit (a swap, deletion,
+insertion or substitution), and `title_queries` builds "half-remembered titles" (three or four words of
+a real paper's title, whose paper is the one right answer).
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import csv
 import json
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+import random
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +73,55 @@ def load_beir(directory: Path, split: str) -> BeirData:
                 raise IngestError(f"{queries_path}:{line_number}: not a BEIR query ({exc})") from None
     judged = {qid: text for qid, text in queries.items() if qid in qrels}
     return BeirData(corpus, judged, qrels)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+_WORD = re.compile(r"[A-Za-z]+")
+
+
+def misspell_word(word: str, rng: random.Random) -> str:
+    """`word` with one random edit that changes it: swap two neighbours, delete, insert or substitute."""
+    while True:
+        i = rng.randrange(len(word))
+        kind = rng.choice(("swap", "delete", "insert", "substitute"))
+        if kind == "swap" and i < len(word) - 1:
+            edited = word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+        elif kind == "delete":
+            edited = word[:i] + word[i + 1 :]
+        elif kind == "insert":
+            edited = word[:i] + rng.choice(_LETTERS) + word[i:]
+        else:
+            edited = word[:i] + rng.choice(_LETTERS) + word[i + 1 :]
+        if edited.lower() != word.lower():
+            return edited
+
+
+def misspell(text: str, rng: random.Random, min_letters: int = 5) -> str:
+    """Every word of at least `min_letters` letters gets one random edit."""
+    return _WORD.sub(
+        lambda m: misspell_word(m.group(0), rng) if len(m.group(0)) >= min_letters else m.group(0), text
+    )
+
+
+def misspelled(data: BeirData, seed: int) -> BeirData:
+    """The same judged queries, misspelled reproducibly (one random generator per seed)."""
+    rng = random.Random(seed)
+    return replace(data, queries={qid: misspell(text, rng) for qid, text in data.queries.items()})
+
+
+def title_queries(titles: Sequence[tuple[str, str]], count: int, seed: int) -> BeirData:
+    """`count` half-remembered titles: 3 or 4 consecutive words of a paper's title (of papers whose title
+    has at least five words), each judged to find exactly that paper."""
+    rng = random.Random(seed)
+    usable = [(pid, words) for pid, title in titles if len(words := _WORD.findall(title)) >= 5]
+    chosen = rng.sample(usable, min(count, len(usable)))
+    queries, qrels = {}, {}
+    for pid, words in chosen:
+        width = rng.choice((3, 4))
+        start = rng.randrange(len(words) - width + 1)
+        queries[pid] = " ".join(words[start : start + width])
+        qrels[pid] = {pid: 1}
+    return BeirData([], queries, qrels)
 
 
 class BeirCorpusSource:
@@ -166,12 +220,14 @@ def mrr_at(ranked: list[str], judged: dict[str, int], k: int) -> float:
     return 0.0
 
 
-def evaluate(service: SearchService, data: BeirData, mode: Mode, progress: Any = None) -> Metrics:
+def evaluate(
+    service: SearchService, data: BeirData, mode: Mode, progress: Any = None, correct: bool = True
+) -> Metrics:
     """Run every judged query through the search service and average the metrics."""
     totals = {"ndcg": 0.0, "r10": 0.0, "r100": 0.0, "mrr": 0.0}
     for query_id, text in data.queries.items():
         try:
-            result = service.search(SearchRequest(text, k=100, mode=mode))
+            result = service.search(SearchRequest(text, k=100, mode=mode, correct=correct))
             ranked = [hit.paper.arxiv_id.removeprefix(ID_PREFIX) for hit in result.hits]
         except QueryError:
             ranked = []

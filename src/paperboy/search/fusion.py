@@ -51,8 +51,6 @@ class Candidates:
     """BM25 of every candidate of the lexical side, and of the dense side where it holds a query word."""
     dense: dict[int, float] = field(default_factory=dict)
     """Cosine similarity of every candidate that has a vector."""
-    covering: set[int] = field(default_factory=set)
-    """Candidates that hold every content word of the query (exactly, or as its plural or singular)."""
     matches: int = 0
     """Papers in the index that match a query word (counted when asked; else the lexical candidates)."""
 

@@ -279,7 +279,11 @@ class Indexer:
         started = time.monotonic()
         with self.backend.lock():
             if self._idle():  # nothing to do: do not open the index for writing
-                self._finish(summary, self.backend.counts(), started)
+                counts = self.backend.counts()
+                vocabulary = self.backend.vocabulary()
+                if vocabulary is not None and vocabulary.stale(counts.lexical):  # a new vocabulary format
+                    self._refresh_vocabulary(self.backend.writer())
+                self._finish(summary, counts, started)
                 return summary
             writer = self.backend.writer()
             self._keyword_pass(writer, summary, reporter)

@@ -29,7 +29,7 @@ from paperboy.search.terms import (
 
 WRITER_HEAP = 128_000_000
 MAX_TERM_DF = 0.3
-EXACT_BOOST = 0.5
+EXACT_BOOST = 0.3
 """Weight of an exact-word match on top of its stem's (tuned on SciFact train: docs/EVALUATION.md)."""
 
 
@@ -221,20 +221,38 @@ class LexicalIndex:
         hits, _ = self._run(self._query(parsed, filters, paper_ids, words_required=True), len(paper_ids))
         return dict(hits)
 
-    def covering(self, words: Sequence[str], paper_ids: Sequence[int]) -> set[int]:
-        """Those of `paper_ids` whose text holds every one of `words` exactly (or its plural/singular)."""
-        if not paper_ids or not words:
+    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
+        """Those of `paper_ids` whose text holds every group: a word exactly (or its plural/singular), or
+        the words of a compound in a row (as stems, the way phrases match)."""
+        if not paper_ids or not groups:
             return set()
         occur = tantivy.Occur
         clauses = [(occur.Must, self._restriction(paper_ids))]
-        for word in words:
-            variants = [
-                (occur.Should, tantivy.Query.term_query(self.schema, "exact", form))
-                for form in word_variants(word)
-            ]
-            clauses.append((occur.Must, tantivy.Query.boolean_query(variants)))
+        for group in groups:
+            if len(group) == 1:
+                clauses.append((occur.Must, self._any_form(group)))
+                continue
+            stems = [stem for word in group for stem in analyzer().analyze(word)]
+            if len(stems) > 1:
+                clauses.append((occur.Must, tantivy.Query.phrase_query(self.schema, "text", stems)))
+            elif stems:
+                clauses.append((occur.Must, tantivy.Query.term_query(self.schema, "text", stems[0])))
         hits, _ = self._run(tantivy.Query.boolean_query(clauses), len(paper_ids))
         return {paper_id for paper_id, _ in hits}
+
+    def _any_form(self, words: Iterable[str]) -> Any:
+        forms = [form for word in words for form in word_variants(word)]
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "exact", form)) for form in forms]
+        )
+
+    def together(self, word: str, others: Sequence[str]) -> int:
+        """Papers holding `word` and at least one of `others` (exactly, or as plural/singular)."""
+        occur = tantivy.Occur
+        query = tantivy.Query.boolean_query(
+            [(occur.Must, self._any_form([word])), (occur.Must, self._any_form(others))]
+        )
+        return int(getattr(self.index.searcher().search(query, 1, count=True), "count", 0) or 0)
 
     def word_counts(self, words: Iterable[str]) -> dict[str, int]:
         """Papers holding each exact word (or its plural/singular)."""

@@ -413,7 +413,6 @@ class QdrantBackend:
         filters: SearchFilters,
         depth: int,
         embed: Callable[[], Vector],
-        covering_words: Sequence[str] = (),
         count: bool = False,
     ) -> Candidates:
         models = _models()
@@ -433,22 +432,37 @@ class QdrantBackend:
                 unembedded = [pid for pid in lexical if pid not in dense]
                 if unembedded:  # papers without a vector yet are simply not returned
                     dense.update(self._query(vector, "dense", parsed, filters, len(unembedded), unembedded))
-        union = list(set(lexical) | set(dense))
-        covering = self._covering(covering_words, union) if covering_words and union else set()
         matches = self._matches(parsed, filters) if count else len(lexical)
-        return Candidates(lexical, dense, covering, matches)
+        return Candidates(lexical, dense, matches)
 
-    def _covering(self, words: Sequence[str], paper_ids: Sequence[int]) -> set[int]:
+    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
+        """Single words through the `words` payload; compounds as stems in a row of the stored text."""
         models = _models()
+        if not groups or not paper_ids or self._current() is None:
+            return set()
         must: list[Any] = [models.HasIdCondition(has_id=list(paper_ids))]
         must += [
             models.FieldCondition(key="words", match=models.MatchAny(any=list(word_variants(word))))
-            for word in words
+            for group in groups
+            for word in group
         ]
+        compounds = [_stems_in_order(" ".join(group)) for group in groups if len(group) > 1]
         points, _ = self.client.scroll(
-            self.alias, scroll_filter=models.Filter(must=must), limit=len(paper_ids), with_payload=False
+            self.alias,
+            scroll_filter=models.Filter(must=must),
+            limit=len(paper_ids),
+            with_payload=["text"] if compounds else False,
         )
-        return {int(p.id) for p in points}
+        if not compounds:
+            return {int(p.id) for p in points}
+        return {
+            int(p.id)
+            for p in points
+            if all(
+                _contains_phrase(_stems_in_order(str((p.payload or {}).get("text", ""))), c)
+                for c in compounds
+            )
+        }
 
     def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
         """Filter-only queries: newest first (by publication day, then id)."""
@@ -522,6 +536,16 @@ class QdrantBackend:
                 self.client.count(self.alias, count_filter=models.Filter(must=[condition]), exact=True).count
             )
         return counts
+
+    def together(self, word: str, others: Sequence[str]) -> int:
+        models = _models()
+        if self._current() is None or not others:
+            return 0
+        holding = models.FieldCondition(key="words", match=models.MatchAny(any=list(word_variants(word))))
+        forms = [form for other in others for form in word_variants(other)]
+        either = models.FieldCondition(key="words", match=models.MatchAny(any=forms))
+        condition = models.Filter(must=[holding, either])
+        return int(self.client.count(self.alias, count_filter=condition, exact=True).count)
 
     def vocabulary(self) -> Vocabulary | None:
         current = self._current()

@@ -31,7 +31,7 @@ from paperboy.search.fusion import Candidates, FusedScore, FusionParams, dense_o
 from paperboy.search.query import ParsedQuery, QueryError, SearchFilters, parse_query
 from paperboy.search.spelling import Correction, correct
 from paperboy.search.status import CachedStatus, IndexStatus
-from paperboy.search.terms import content_words
+from paperboy.search.terms import STOPWORDS, compound_head, content_words, word_groups
 
 MODES: tuple[Mode, ...] = ("hybrid", "lexical", "dense")
 MAX_K = 100
@@ -99,6 +99,8 @@ class SearchResult:
     """The arXiv id the query named, when it is a paper of the library."""
     unknown_words: tuple[str, ...] = ()
     """Query words no paper of the library holds (all of them when nothing could match)."""
+    relaxed: tuple[tuple[str, str], ...] = ()
+    """Compounds no paper holds, each with the word searched instead ("alpha-divergence", "divergence")."""
 
     @property
     def searched_for(self) -> str:
@@ -155,8 +157,9 @@ class SearchService:
         return pinned
 
     def _ranked(
-        self, candidates: Candidates, mode: Mode, covering: bool
-    ) -> list[tuple[int, FusedScore, str | None]]:
+        self, candidates: Candidates, mode: Mode, groups: list[tuple[str, ...]]
+    ) -> tuple[list[tuple[int, FusedScore, str | None]], set[int]]:
+        """Fused (or single-side) order; papers holding every word group first, marked "all-words"."""
         if mode == "lexical":
             scores = lexical_only(candidates)
         elif mode == "dense":
@@ -164,10 +167,21 @@ class SearchService:
         else:
             scores = fuse(candidates, self.params)
         order = sorted(scores.items(), key=lambda item: (-item[1].fused, item[0]))
-        if not covering or not candidates.covering:
-            return [(pid, score, None) for pid, score in order]
-        holding = [(pid, score, "all-words") for pid, score in order if pid in candidates.covering]
-        return holding + [(pid, score, None) for pid, score in order if pid not in candidates.covering]
+        holding = self.backend.covering(groups, [pid for pid, _ in order]) if groups and order else set()
+        first = [(pid, score, "all-words") for pid, score in order if pid in holding]
+        return first + [(pid, score, None) for pid, score in order if pid not in holding], holding
+
+    def _candidates(
+        self, parsed: ParsedQuery, request: SearchRequest, depth: int, embed_text: str
+    ) -> Candidates:
+        return self.backend.candidates(
+            parsed,
+            request.mode,
+            request.filters,
+            depth,
+            lambda: self.embedder.embed_query(embed_text),
+            count=request.count,
+        )
 
     def _hits(self, window: list[tuple[int, FusedScore | None, str | None]]) -> list[Hit]:
         ids = [pid for pid, _, _ in window]
@@ -207,7 +221,9 @@ class SearchService:
                 result.took_ms = (time.perf_counter() - started) * 1000
                 return result
         if request.correct:
-            result.correction = correct(parsed, self.backend.vocabulary(), self.backend.word_counts)
+            result.correction = correct(
+                parsed, self.backend.vocabulary(), self.backend.word_counts, self.backend.together
+            )
             if result.correction:
                 parsed = result.correction.corrected
         order = self._order(parsed, request, result)
@@ -231,21 +247,30 @@ class SearchService:
         words = content_words(parsed.words)
         counts = self.backend.word_counts(words) if words else {}
         result.unknown_words = tuple(word for word in words if counts.get(word, 0) == 0)
-        known = [word for word in words if counts.get(word, 0) > 0]
-        if words and not known and not parsed.phrases and request.mode != "dense":
+        if (
+            words
+            and len(result.unknown_words) == len(words)
+            and not parsed.phrases
+            and request.mode != "dense"
+        ):
             return []  # nothing in the library holds any of the words
-        covering = request.mode != "dense" and 0 < len(words) <= SHORT_QUERY_WORDS
-        candidates = self.backend.candidates(
-            parsed,
-            request.mode,
-            request.filters,
-            depth,
-            lambda: self.embedder.embed_query(parsed.text),
-            covering_words=known if covering else (),
-            count=request.count,
+        short = request.mode != "dense" and 0 < len(words) <= SHORT_QUERY_WORDS
+        known = {w for w in words if counts.get(w, 0) > 0}
+        groups = (
+            [g for g in word_groups(parsed.words) if known.issuperset(set(g) - STOPWORDS)] if short else []
         )
+        embed_text = parsed.text
+        candidates = self._candidates(parsed, request, depth, embed_text)
+        ranked, holding = self._ranked(candidates, request.mode, groups)
+        if not holding and any(len(group) > 1 for group in groups):
+            # No paper holds the compound ("alpha-divergence"): search its head ("divergence"), the kind
+            # of thing it names, with the meaning of the whole query.
+            heads = {word: head for word in parsed.words if (head := compound_head(word))}
+            relaxed = parsed.with_words(tuple(heads.get(word, word) for word in parsed.words))
+            result.relaxed = tuple(heads.items())
+            candidates = self._candidates(relaxed, request, depth, embed_text)
+            ranked, _ = self._ranked(candidates, request.mode, word_groups(relaxed.words))
         result.total = candidates.matches
-        ranked = self._ranked(candidates, request.mode, covering)
         titles = self._pinned_titles(parsed, request.filters)
         scores = {pid: score for pid, score, _ in ranked}
         pinned = [(pid, scores.get(pid), "title") for pid in titles]

@@ -24,50 +24,8 @@ STEM_ANALYZER = "paperboy_stem"
 EXACT_ANALYZER = "paperboy_exact"
 MAX_TOKEN_CHARS = 40
 STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "for",
-        "from",
-        "has",
-        "have",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "of",
-        "on",
-        "or",
-        "that",
-        "the",
-        "their",
-        "this",
-        "to",
-        "was",
-        "were",
-        "with",
-        "via",
-        "using",
-        "based",
-        "towards",
-        "toward",
-        "we",
-        "our",
-        "can",
-        "do",
-        "does",
-        "how",
-        "what",
-        "which",
-        "new",
-    ]
+    "a an and are as at be by for from has have in into is it its of on or that the their this to "
+    "was were with via using based towards toward we our can do does how what which new".split()
 )
 """Words that carry no topic: they never decide whether a paper "contains every query word"."""
 
@@ -161,6 +119,27 @@ def word_variants(word: str) -> tuple[str, ...]:
     if not word.endswith("s"):
         forms += [word + "s", word + "es"]
     return tuple(dict.fromkeys(forms))
+
+
+def word_groups(words: Iterable[str]) -> list[tuple[str, ...]]:
+    """The query's words as a paper must hold them to "contain every word": one exact word each, or for
+    a compound ("alpha-divergence", "text-to-image") its words in a row. Stop words alone are left out."""
+    groups: dict[tuple[str, ...], None] = {}
+    for word in words:
+        tokens = tuple(exact_words(word))
+        if any(t not in STOPWORDS for t in tokens):
+            groups.setdefault(tokens)
+    return list(groups)
+
+
+def compound_head(word: str) -> str | None:
+    """The head of a compound word, its last word that is not a stop word ("alpha-divergence" →
+    "divergence"); None for a single word."""
+    tokens = exact_words(word)
+    if len(tokens) < 2:
+        return None
+    content = [t for t in tokens if t not in STOPWORDS]
+    return content[-1] if content else None
 
 
 def content_words(words: Iterable[str]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import tantivy
+
+from paperboy.search.terms import analyzer
 
 MIN_WORD_CHARS = 3
 SMALL_LIBRARY = 10_000
@@ -31,6 +34,7 @@ REFRESH_GROWTH = 0.02
 REFRESH_SECONDS = 3600.0
 _WORD = re.compile(r"^[a-z]+$")
 _MANIFEST = "vocabulary.json"
+FORMAT = 2
 
 
 def max_distance(word: str) -> int:
@@ -65,6 +69,7 @@ def edit_distance(a: str, b: str) -> int:
 def _schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
     builder.add_text_field("word", stored=True, tokenizer_name="raw", index_option="basic")
+    builder.add_text_field("stem", stored=False, tokenizer_name="raw", index_option="basic")
     builder.add_unsigned_field("papers", stored=True, fast=True)
     return builder.build()
 
@@ -76,7 +81,12 @@ class Vocabulary:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.schema = _schema()
-        self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
+        try:
+            self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
+        except ValueError:  # an older format (or damaged files): it is derived data, start it again
+            shutil.rmtree(path, ignore_errors=True)
+            path.mkdir(parents=True)
+            self.index = tantivy.Index(self.schema, path=str(path), reuse=True)
         self._checked = 0.0
 
     def refresh(self) -> None:
@@ -99,6 +109,8 @@ class Vocabulary:
     def stale(self, papers: int) -> bool:
         """Whether a library of `papers` has outgrown this vocabulary (or it is old and anything changed)."""
         built = self.manifest()
+        if built.get("format") != FORMAT:
+            return True
         was = int(built.get("papers", -1))
         if was == papers:
             return False
@@ -113,17 +125,22 @@ class Vocabulary:
         writer = self.index.writer(heap_size=64_000_000, num_threads=1)
         writer.delete_all_documents()
         kept = 0
+        stemmer = analyzer()
         for word, count in words:
             if count >= least and len(word) >= MIN_WORD_CHARS and _WORD.match(word):
                 document = tantivy.Document()
                 document.add_text("word", word)
+                for stem in stemmer.analyze(word):
+                    document.add_text("stem", stem)
                 document.add_unsigned("papers", count)
                 writer.add_document(document)
                 kept += 1
         writer.commit()
         writer.wait_merging_threads()
         temporary = self.path / f"{_MANIFEST}.tmp"
-        temporary.write_text(json.dumps({"papers": papers, "words": kept, "built_at": time.time()}))
+        temporary.write_text(
+            json.dumps({"format": FORMAT, "papers": papers, "words": kept, "built_at": time.time()})
+        )
         os.replace(temporary, self.path / _MANIFEST)
         self.index.reload()
         return kept
@@ -134,6 +151,12 @@ class Vocabulary:
         if not result.hits:
             return 0
         return int(searcher.doc(result.hits[0][1])["papers"][0])
+
+    def knows_stem_of(self, word: str) -> bool:
+        """Whether some word of the library shares `word`'s stem ("populated" when it holds "populate"):
+        the stemmed search matches it already, so it is a variant, not a typo."""
+        searcher = self.index.searcher()
+        return any(searcher.doc_freq("stem", stem) > 0 for stem in analyzer().analyze(word))
 
     def suggest(self, word: str, limit: int = 8) -> list[Suggestion]:
         """Library words within the allowed edit distance of `word`, most papers first."""

@@ -21,10 +21,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
+from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.clock import utcnow
 from paperboy.db.engine import begin_write
 from paperboy.db.models import Paper, PaperVersion, Vote
-from paperboy.db.records import DeletedRecord, PaperRecord, VersionRecord
+from paperboy.db.records import DeletedRecord, PaperRecord, RecordError, VersionRecord
 from paperboy.db.repositories.queue import enqueue_for_index
 
 # Fields copied from a record onto a paper; `None` in the record means "not said".
@@ -258,6 +259,18 @@ def get_paper(session: Session, arxiv_id: str) -> Paper | None:
         return None
     query = select(Paper).where(Paper.arxiv_id == arxiv_id).options(selectinload(Paper.versions))
     return session.scalars(query).first()
+
+
+def find_paper(session: Session, identifier: str) -> Paper | None:
+    """A paper by its id as stored, or by any other form of its arXiv id (2410.17243v2, an arXiv URL)."""
+    paper = get_paper(session, identifier)
+    if paper is not None:
+        return paper
+    try:
+        canonical, _ = parse_arxiv_id(identifier)
+    except RecordError:
+        return None
+    return get_paper(session, canonical) if canonical != identifier else None
 
 
 def upvote_counts(session: Session, paper_ids: Sequence[int]) -> dict[int, int]:

@@ -78,3 +78,9 @@ def count_searchable(session: Session) -> int:
 def paper_id_for(session: Session, arxiv_id: str) -> int | None:
     """The internal id of the paper with this arXiv id (or source-prefixed id)."""
     return session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id))
+
+
+def all_titles(session: Session) -> list[tuple[str, str]]:
+    """(arXiv id, title) of every paper that is not withdrawn, by id (for evaluations)."""
+    query = select(Paper.arxiv_id, Paper.title).where(Paper.withdrawn.is_(False)).order_by(Paper.id)
+    return [(str(arxiv_id), str(title)) for arxiv_id, title in session.execute(query)]

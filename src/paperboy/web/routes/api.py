@@ -22,7 +22,7 @@ from paperboy.community.submissions import ArxivUnavailable, SubmissionError, su
 from paperboy.community.votes import paper_upvotes, set_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import DailyEntry, Paper, User
-from paperboy.db.repositories.papers import get_paper, upvote_counts
+from paperboy.db.repositories.papers import find_paper, upvote_counts
 from paperboy.digest.mailer import DeliveryError
 from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics
 from paperboy.feed.daily import period_items, recent_items, trending_items
@@ -130,7 +130,7 @@ def _decode_cursor(cursor: str) -> int:
 
 
 def _paper_or_404(session: Session, arxiv_id: str) -> Paper:
-    paper = get_paper(session, arxiv_id)
+    paper = find_paper(session, arxiv_id)
     if paper is None:
         raise ApiError(404, f"no paper {arxiv_id!r}", "id")
     return paper

@@ -13,7 +13,6 @@ from markupsafe import escape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.community.comments import (
     CommentError,
     add_comment,
@@ -25,8 +24,7 @@ from paperboy.community.comments import (
 from paperboy.community.votes import has_voted, paper_upvotes, toggle_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Comment, DailyEntry, Paper, User
-from paperboy.db.records import RecordError
-from paperboy.db.repositories.papers import get_paper
+from paperboy.db.repositories.papers import find_paper, get_paper
 from paperboy.search.service import Hit
 from paperboy.search.status import IndexStatus
 from paperboy.web.context import (
@@ -57,14 +55,6 @@ def _not_found(request: Request, arxiv_id: str) -> HTMLResponse:
         },
         404,
     )
-
-
-def _canonical_id(text: str) -> str | None:
-    """The unversioned arXiv id of `2410.17243v2` or an arXiv URL (None when it is not an arXiv id)."""
-    try:
-        return parse_arxiv_id(text)[0]
-    except RecordError:
-        return None
 
 
 def _similar(request: Request, paper: Paper) -> tuple[list[Hit] | None, IndexStatus | None]:
@@ -114,12 +104,11 @@ def read_card(request: Request, arxiv_id: str) -> Response:
 def read_paper(request: Request, arxiv_id: str) -> Response:
     viewer = current_viewer(request)
     with web(request).sessions() as session:
-        paper = get_paper(session, arxiv_id)
+        paper = find_paper(session, arxiv_id)
         if paper is None:
-            canonical = _canonical_id(arxiv_id)
-            if canonical and canonical != arxiv_id and get_paper(session, canonical) is not None:
-                return RedirectResponse(f"/papers/{quote(canonical, safe='/')}", status_code=301)
             return _not_found(request, arxiv_id)
+        if paper.arxiv_id != arxiv_id:  # 2410.17243v1 or an arXiv URL: one address per paper
+            return RedirectResponse(f"/papers/{quote(paper.arxiv_id, safe='/')}", status_code=301)
         upvotes = paper_upvotes(session, paper)
         voted = has_voted(session, viewer.id if viewer else None, paper)
         comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.feed.periods import PeriodError, parse_day
 from paperboy.search.backend import Mode
@@ -40,7 +41,7 @@ def _filters(date_from: str, date_to: str, categories: str) -> SearchFilters:
     return SearchFilters(start, end, parse_categories(categories))
 
 
-@router.get("/search", response_class=HTMLResponse)
+@router.get("/search", response_class=HTMLResponse, response_model=None)
 def read_search(
     request: Request,
     q: Annotated[str, Query(max_length=5000)] = "",
@@ -49,7 +50,8 @@ def read_search(
     date_to: Annotated[str, Query(alias="to", max_length=20)] = "",
     cat: Annotated[str, Query(max_length=500)] = "",
     page: Annotated[int, Query(ge=1, le=100)] = 1,
-) -> HTMLResponse:
+    correct: Annotated[str, Query(max_length=5)] = "1",
+) -> Response:
     context: dict[str, object] = {
         "q": q,
         "mode": mode if mode in MODES else "hybrid",
@@ -60,18 +62,29 @@ def read_search(
         "result": None,
         "error": None,
         "stems": frozenset(),
+        "status": None,
         "page_title": f"{q} — search" if q else "Search",
     }
+    service = web(request).search()
     if not q.strip():
+        context["status"] = service.status()
         return render(request, "search.html", context)
     try:
         chosen: Mode = mode if mode in MODES else "hybrid"  # type: ignore[assignment,unused-ignore]
         search_request = SearchRequest(
-            q, k=PER_PAGE, page=page, mode=chosen, filters=_filters(date_from, date_to, cat)
+            q,
+            k=PER_PAGE,
+            page=page,
+            mode=chosen,
+            filters=_filters(date_from, date_to, cat),
+            correct=correct != "0",
+            count=True,
         )
-        result: SearchResult = web(request).search().search(search_request)
+        result: SearchResult = service.search(search_request)
     except QueryError as exc:
         context["error"] = str(exc)
         return render(request, "search.html", context, 400)
-    context.update(result=result, stems=query_stems(q))
+    if result.exact_id and len(result.hits) == 1 and not search_request.filters.active:
+        return RedirectResponse(f"/papers/{quote(result.exact_id, safe='/')}", status_code=303)
+    context.update(result=result, stems=query_stems(result.searched_for), status=service.status())
     return render(request, "search.html", context)
