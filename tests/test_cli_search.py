@@ -68,7 +68,17 @@ def test_eval_beir_reports_the_four_metrics_per_mode(mini_beir: Path, tmp_path: 
         assert outcome.exit_code == 0, outcome.output
         results[mode] = json.loads(outcome.stdout.strip().splitlines()[-1])
     for mode, metrics in results.items():
-        assert set(metrics) == {"ndcg@10", "recall@10", "recall@100", "mrr@10", "queries", "mode"}
+        assert set(metrics) == {
+            "ndcg@10",
+            "recall@10",
+            "recall@100",
+            "mrr@10",
+            "queries",
+            "mode",
+            "queries_set",
+            "correct",
+        }
+        assert metrics["queries_set"] == "clean" and metrics["correct"] is True
         assert metrics["mode"] == mode and metrics["queries"] == 12
         assert 0.3 < metrics["ndcg@10"] <= 1.0
         assert metrics["recall@10"] <= metrics["recall@100"] <= 1.0
@@ -77,6 +87,55 @@ def test_eval_beir_reports_the_four_metrics_per_mode(mini_beir: Path, tmp_path: 
         ["eval", "beir", str(mini_beir), "--split", "train", "--mode", "lexical", "--data-dir", str(keep)],
     )
     assert "ndcg@10" in text.output and f"{results['lexical']['ndcg@10']:.4f}" in text.output
+
+
+def test_eval_beir_scores_misspelled_queries_beside_the_clean_ones(mini_beir: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    keep = ["--data-dir", str(tmp_path / "eval-data")]
+    common = [
+        "eval",
+        "beir",
+        str(mini_beir),
+        "--split",
+        "train",
+        "--mode",
+        "lexical",
+        "--misspell",
+        "3",
+        *keep,
+    ]
+    rows = json.loads(runner.invoke(app, [*common, "--json"]).stdout.strip().splitlines()[-1])
+    assert [r["queries_set"] for r in rows] == ["clean", "misspelled"]
+    clean, misspelled = rows
+    uncorrected = json.loads(
+        runner.invoke(app, [*common, "--no-correct", "--json"]).stdout.strip().splitlines()[-1]
+    )
+    assert uncorrected[0]["ndcg@10"] == clean["ndcg@10"], "the clean queries need no correction"
+    assert misspelled["ndcg@10"] > uncorrected[1]["ndcg@10"], "correction recovers misspelled queries"
+    assert misspelled["ndcg@10"] >= 0.8 * clean["ndcg@10"]
+
+
+def test_eval_titles_finds_half_remembered_papers(shared_data: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "papers.jsonl"
+    lines = (shared_data / "arxiv" / "arxiv_api_2023-2025.part01.jsonl").read_text().splitlines()[:80]
+    sample.write_text("\n".join(lines) + "\n")
+    args = [
+        "eval",
+        "titles",
+        str(sample),
+        "--queries",
+        "25",
+        "--mode",
+        "lexical",
+        "--misspell",
+        "1",
+        "--json",
+    ]
+    outcome = CliRunner().invoke(app, [*args, "--data-dir", str(tmp_path / "titles")])
+    assert outcome.exit_code == 0, outcome.output
+    clean, misspelled = json.loads(outcome.stdout.strip().splitlines()[-1])
+    assert clean["queries"] == misspelled["queries"] == 25
+    assert clean["mrr@10"] > 0.8 and misspelled["mrr@10"] > 0.6
 
 
 def test_eval_beir_bad_inputs_are_named(mini_beir: Path, tmp_path: Path) -> None:
@@ -144,4 +203,4 @@ def test_empty_results_say_what_to_try(cli: CliRunner) -> None:
     cli.invoke(app, ["init"])
     result = cli.invoke(app, ["search", "zzzyzx", "--mode", "lexical"])
     assert result.exit_code == 0
-    assert "No results" in result.output and "Try" in result.output
+    assert "No results: the library is empty" in result.output and "paperboy ingest starter" in result.output

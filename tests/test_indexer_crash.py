@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from paperboy.db.repositories.embeddings import count_embeddings, store_embeddings
 from paperboy.db.repositories.papers import upsert_papers
 from paperboy.db.repositories.queue import pending_count
-from paperboy.db.repositories.vector_queue import vector_pending_count
 from paperboy.db.repositories.search_docs import paper_contents, paper_ids_after
+from paperboy.db.repositories.vector_queue import vector_pending_count
 from paperboy.search.embedder import document_text
 from paperboy.search.indexer import Indexer, content_hash
 from paperboy.search.store import SearchStore

@@ -1072,3 +1072,23 @@ def test_failure_inside_a_batch_rolls_it_back_whole(
     assert rerun.exit_code == 0, rerun.stderr
     assert resumed_summary(rerun.stdout) == (len(snapshot.ids) - BATCH, 0, 0, 0)
     assert paper_ids(engine) == sorted(snapshot.ids)
+
+
+def test_rejection_lines_stay_whole_at_any_terminal_width(
+    cli_env: dict[str, str], shared_data: Path, tmp_path: Path
+) -> None:
+    """People and scripts grep rejection lines: no wrapping at the terminal width, however long the path,
+    and no Rich markup or emoji codes ("file.jsonl:100:" is not 💯)."""
+    records = api_records(shared_data)[:120]
+    lines = [json.dumps(r, ensure_ascii=False) for r in records]
+    lines[99] = '{"id": "2401.00001", "title": [broken'
+    folder = tmp_path / ("a-rather-long-directory-name-" * 6)
+    folder.mkdir()
+    path = folder / "file.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    runner = CliRunner(env={**cli_env, "COLUMNS": "40"})
+    assert runner.invoke(app, ["init"]).exit_code == 0
+    result = runner.invoke(app, ["ingest", "jsonl", str(path)])
+    assert result.exit_code == 1, result.output
+    assert any(line.startswith(f"rejected {path}:100: invalid JSON") for line in result.stderr.splitlines())
+    assert "\N{HUNDRED POINTS SYMBOL}" not in result.stderr

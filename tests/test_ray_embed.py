@@ -179,7 +179,7 @@ def test_index_command_with_ray_end_to_end(cli: CliRunner, sample: Path) -> None
     done = cli.invoke(app, ["index", "--executor", "ray", "--workers", "1", "--quiet"])
     assert done.exit_code == 0, done.output
     assert f"batch embedding (ray, 1 worker): embedded {PAPERS} papers" in done.stdout
-    assert f"embedded 0 (0.0/s), reused {PAPERS} stored vectors" in done.stdout
+    assert f"embedded 0 at 0.0/s, reused {PAPERS} stored" in done.stdout
     assert "0 still queued" in done.stdout
     record = json.loads(sample.read_text().splitlines()[7])
     found = cli.invoke(app, ["search", record["title"], "--json", "--k", "3", "--mode", "dense"])

@@ -3,6 +3,8 @@ and every search backend (embedded tantivy + usearch, Qdrant in local mode)."""
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -17,6 +19,7 @@ from paperboy.db.repositories.papers import get_paper, mark_deleted, upsert_pape
 from paperboy.db.repositories.queue import pending_count
 from paperboy.search.backend import SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
+from paperboy.search.fusion import FusionParams
 from paperboy.search.indexer import Indexer
 from paperboy.search.qdrant import QdrantBackend
 from paperboy.search.query import QueryError, SearchFilters
@@ -288,10 +291,15 @@ def test_similar_papers_exclude_the_paper_itself(
 
 
 def test_background_indexer_of_serve_indexes_new_papers(
-    indexed: tuple[Indexer, SearchService], sessions: sessionmaker[Session], corpus: list
+    indexed: tuple[Indexer, SearchService],
+    sessions: sessionmaker[Session],
+    corpus: list,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    """`paperboy serve` indexes new papers within seconds and says in its log how far it is."""
     from paperboy.search.scheduler import background_indexer
 
+    caplog.set_level(logging.INFO, logger="paperboy")
     indexer, service = indexed
     newcomer = replace(corpus[1], arxiv_id="2403.00001", title="Axolotl regeneration as a benchmark")
     with sessions() as session, session.begin():
@@ -299,16 +307,18 @@ def test_background_indexer_of_serve_indexes_new_papers(
     background = background_indexer(indexer, interval=0.1)
     background.start()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and ids(fresh(service), "axolotl", mode="lexical") != [
-            "2403.00001"
-        ]:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any("done: all" in r.getMessage() for r in caplog.records):
             time.sleep(0.1)
     finally:
         background.stop()
     assert ids(fresh(service), "axolotl", mode="lexical") == ["2403.00001"]
     with sessions() as session:
         assert pending_count(session) == 0
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("paperboy")]
+    assert any(m.startswith("keyword index: done, 1 of 1 papers") for m in logged), logged
+    assert any(m.startswith("vectors: done") for m in logged), logged
+    assert any("done: all 121 papers are searchable by keyword and meaning" in m for m in logged), logged
 
 
 def test_a_new_backend_gets_every_paper_on_its_first_run(
@@ -345,3 +355,70 @@ def test_exact_titles_with_operator_words_are_pinned(
     target = next(r for r in corpus if " and " in r.title.lower())
     result = service.search(SearchRequest(target.title))
     assert result.hits[0].paper.arxiv_id == target.arxiv_id and result.hits[0].match == "title"
+
+
+@pytest.fixture
+def seed_page(
+    sessions: sessionmaker[Session], backend: SearchBackend, embedder: MemoizingEmbedder, shared_data: Path
+) -> tuple[SearchService, list]:
+    """All 186 papers of the Hugging Face search sample, indexed: the seed page's own library."""
+    corpus = sample_records(shared_data, limit=1000)
+    with sessions() as session, session.begin():
+        upsert_papers(session, corpus)
+    Indexer(sessions, backend, embedder).run()
+    return SearchService(sessions, backend, embedder), corpus
+
+
+def test_exact_spelling_first_as_on_the_seed_page(seed_page: tuple[SearchService, list]) -> None:
+    """Hugging Face lists the papers spelling "generalisation" first, then papers about generalization
+    (Paperboy ranked two of them 8th and 10th, below papers that only matched in meaning)."""
+    service, corpus = seed_page
+    assert len(corpus) == 186
+    exact = {r.arxiv_id for r in corpus if "generalisation" in f"{r.title} {r.abstract}".lower().split()}
+    spelled = {r.arxiv_id for r in corpus if "generalisation" in f"{r.title} {r.abstract}".lower()}
+    assert len(exact) >= 5 and spelled == {
+        r.arxiv_id for r in corpus if re.search(r"\bgeneralisation\b", f"{r.title} {r.abstract}".lower())
+    }
+    result = service.search(SearchRequest("generalisation", k=20))
+    assert {h.paper.arxiv_id for h in result.hits[: len(spelled)]} == spelled
+    assert all(h.match == "all-words" for h in result.hits[: len(spelled)])
+    rest = result.hits[len(spelled) :]
+    assert rest and all(h.match is None for h in rest)
+    assert (
+        sum("generaliz" in f"{h.paper.title} {h.paper.abstract}".lower() for h in rest) >= len(rest) // 2
+    ), "then papers about generalization"
+
+
+def test_papers_without_vectors_are_ranked_on_their_bm25_evidence(
+    indexed: tuple[Indexer, SearchService], corpus: list, sessions: sessionmaker[Session]
+) -> None:
+    """A paper whose vector is not computed yet competes on its words, not with a floor dense score."""
+    _, service = indexed
+    target = corpus[44]
+    query = " ".join(target.title.split()[:6])
+    with sessions() as session:
+        target_id = get_paper(session, target.arxiv_id).id  # type: ignore[union-attr]
+    before = ids(service, query, k=3, correct=False)
+    assert before[0] == target.arxiv_id
+    writer = service.backend.writer()
+    writer.delete_vectors([target_id])
+    writer.commit_vectors()
+    fresh(service)
+    after = service.search(SearchRequest(query, k=3, correct=False))
+    assert after.hits[0].paper.arxiv_id == target.arxiv_id and after.hits[0].dense is None
+    assert service.similar(target_id) is None
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_the_fusion_weight_is_honoured_on_every_backend(
+    indexed: tuple[Indexer, SearchService], alpha: float
+) -> None:
+    """Fusion happens once, in the service: alpha 0 ranks by BM25 alone and 1 by meaning alone, on the
+    embedded index and on Qdrant alike (Qdrant used to fuse with its own method)."""
+    _, service = indexed
+    tuned = SearchService(service.sessions, service.backend, service.embedder, FusionParams(alpha=alpha))
+    query = "optimizer with adaptive learning rates for deep networks"
+    hybrid = [h.paper.arxiv_id for h in tuned.search(SearchRequest(query, k=5, correct=False)).hits]
+    side = "lexical" if alpha == 0 else "dense"
+    single = ids(service, query, k=5, mode=side, correct=False)
+    assert hybrid == single

@@ -30,8 +30,8 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.db.repositories.embeddings import load_content_hashes, store_embeddings
-from paperboy.db.repositories.queue import pending_count, take_batch
 from paperboy.db.repositories.search_docs import paper_contents
+from paperboy.db.repositories.vector_queue import waiting_for_vectors, waiting_for_vectors_count
 from paperboy.progress import Progress, SilentProgress
 from paperboy.search.embedder import QUANTIZED_TAG, Embedder, MiniLmOnnxEmbedder, document_text
 from paperboy.search.indexer import content_hash
@@ -112,10 +112,10 @@ def _plan(
     while True:
         if limit is not None and wanted >= limit:
             with sessions() as session:
-                summary.complete = not take_batch(session, 1, after)
+                summary.complete = not waiting_for_vectors(session, 1, after)
             break
         with sessions() as session:
-            taken = list(take_batch(session, read_chunk, after))
+            taken = waiting_for_vectors(session, read_chunk, after)
             papers = paper_contents(session, taken)
             stored = load_content_hashes(session, model, taken)
         if not taken:
@@ -376,7 +376,7 @@ def batch_embed(
             check_reachable(ray_address)
     try:
         with sessions() as session:
-            total = pending_count(session)
+            total = waiting_for_vectors_count(session)
         reporter.start(f"embed ({executor})", total, "papers")
         try:
             for rows in _plan(sessions, embedder, summary, reporter, read_chunk, window, limit):

@@ -142,7 +142,12 @@ class MiniLmOnnxEmbedder:
         query_threads: int = 2,
         quantize: bool = True,
         cache_dir: Path | None = None,
+        session_threads: int = 1,
+        max_tokens: int = MINILM_MAX_TOKENS,
     ) -> None:
+        """`threads` document sessions of `session_threads` threads each (the defaults, one single-threaded
+        session per core, measure fastest: docs/BENCHMARKS.md); `max_tokens` is the window (256 is what
+        the model handles best; fewer only for measurements)."""
         from tokenizers import Tokenizer
 
         source, tokenizer_path = minilm_files()
@@ -156,8 +161,10 @@ class MiniLmOnnxEmbedder:
         self.query_threads = max(1, min(query_threads, os.cpu_count() or 1))
         self.batch_size = batch_size
         self.max_chunks = max_chunks
+        self.session_threads = session_threads
+        self.max_tokens = max_tokens
         variant = f"|{QUANTIZED_TAG}" if quantize else ""
-        self.signature = f"{self.name}{variant}|max_tokens={MINILM_MAX_TOKENS}|chunks={max_chunks}"
+        self.signature = f"{self.name}{variant}|max_tokens={max_tokens}|chunks={max_chunks}"
         if quantize and batch_size > 1:
             self.signature += f"|batch={batch_size}"  # activation scales then span the batch
         self._lock = Lock()
@@ -193,7 +200,7 @@ class MiniLmOnnxEmbedder:
             if self._document_sessions is None:
                 self._document_sessions = queue.SimpleQueue()
                 for _ in range(self.threads):
-                    self._document_sessions.put(self._new_session(1, spinning=True))
+                    self._document_sessions.put(self._new_session(self.session_threads, spinning=True))
                 self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="paperboy-embed")
             sessions = self._document_sessions
         session = sessions.get()
@@ -206,8 +213,8 @@ class MiniLmOnnxEmbedder:
         return self._split(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     def _split(self, ids: list[int]) -> list[list[int]]:
-        """Up to `max_chunks` windows of 256 tokens ([CLS] ... [SEP] each)."""
-        body = MINILM_MAX_TOKENS - 2
+        """Up to `max_chunks` windows of `max_tokens` tokens ([CLS] ... [SEP] each)."""
+        body = self.max_tokens - 2
         cls_id, sep_id = 101, 102
         windows = [ids[start : start + body] for start in range(0, max(len(ids), 1), body)]
         return [[cls_id, *window, sep_id] for window in windows[: self.max_chunks]]

@@ -52,7 +52,7 @@ class SearchRequest:
     correct: bool = True
     """Correct misspelled words ("Search instead for ..." turns it off)."""
     related: bool = False
-    """For a query that is exactly an arXiv id: list related papers after it, not the paper alone."""
+    """For a query that is exactly an arXiv id: list the papers its title finds after it, not it alone."""
     count: bool = False
     """Count every paper matching a query word (`SearchResult.total`); costs a walk over all matches."""
 
@@ -220,7 +220,11 @@ class SearchService:
                 result.total = 1
                 result.took_ms = (time.perf_counter() - started) * 1000
                 return result
-        if request.correct:
+        if named is not None:  # related papers: those the named paper's own title finds
+            with self.sessions() as session:
+                contents = paper_contents(session, [named[0]])
+            parsed = parse_query(contents[named[0]].title) if named[0] in contents else parsed
+        elif request.correct:
             result.correction = correct(
                 parsed, self.backend.vocabulary(), self.backend.word_counts, self.backend.together
             )

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from paperboy.clock import utcnow
-from paperboy.db.models import DailyEntry, Paper, VectorQueue
+from paperboy.db.models import DailyEntry, IndexQueue, Paper, VectorQueue
 
 _ROWS_PER_STATEMENT = 500
 _TIER = 10_000_000
@@ -118,6 +119,24 @@ def take_vector_batch(
         query = query.where(tuple_(VectorQueue.priority, VectorQueue.paper_id) > tuple_(*after))
     query = query.order_by(VectorQueue.priority, VectorQueue.paper_id).limit(limit)
     return [(int(pid), int(gen), int(priority)) for pid, gen, priority in session.execute(query)]
+
+
+def _waiting_ids() -> Any:
+    return union(select(IndexQueue.paper_id.label("paper_id")), select(VectorQueue.paper_id)).subquery()
+
+
+def waiting_for_vectors(session: Session, limit: int, after: int = 0) -> list[int]:
+    """Papers that will need a vector, in id order: queued for the keyword index or for vectors
+    (batch embedding on Ray works ahead of the indexer through these)."""
+    waiting = _waiting_ids()
+    query = (
+        select(waiting.c.paper_id).where(waiting.c.paper_id > after).order_by(waiting.c.paper_id).limit(limit)
+    )
+    return [int(pid) for pid in session.scalars(query)]
+
+
+def waiting_for_vectors_count(session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(_waiting_ids())) or 0
 
 
 def acknowledge_vectors(session: Session, taken: Mapping[int, int]) -> None:
