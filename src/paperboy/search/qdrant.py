@@ -16,11 +16,9 @@ a Qdrant server or cluster. Rebuilds fill a new collection and move the alias at
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid
 import warnings
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -31,69 +29,15 @@ from paperboy.db.repositories.search_docs import PaperContent
 from paperboy.locks import exclusive_lock
 from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexBusy, IndexCounts, Mode, Vector
 from paperboy.search.fusion import Candidates
-from paperboy.search.lexical import EXACT_BOOST
+from paperboy.search.qdrant_sparse import bm25_query_vector, contains_phrase, qdrant_models, stems_in_order
+from paperboy.search.qdrant_writer import QdrantWriter
 from paperboy.search.query import ParsedQuery, SearchFilters, day_number, title_key
-from paperboy.search.terms import analyzer, exact_words, indexed_text, word_variants
+from paperboy.search.terms import exact_words, indexed_text, word_variants
 from paperboy.search.vocabulary import Vocabulary
 
-K1 = 1.2
-B = 0.75
-AVERAGE_TOKENS = 204.0
-"""Mean analyzed length of title + abstract on the real arXiv sample (../shared/data): BM25's avgdl."""
 ALIAS = "papers"
 ALIAS_REFRESH_SECONDS = 1.0
-_UPSERT_CHUNK = 256
 _SCROLL_PAGE = 1000
-
-
-def _models() -> Any:
-    try:
-        from qdrant_client import models
-    except ImportError:  # pragma: no cover - the extra is installed in CI
-        raise RuntimeError("the Qdrant backend needs qdrant-client: pip install 'paperboy[scale]'") from None
-    return models
-
-
-def term_index(term: str) -> int:
-    """A stable 31-bit index for a stem (collisions are negligible at arXiv's vocabulary size)."""
-    return int.from_bytes(hashlib.blake2b(term.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
-
-
-def _saturated(tokens: list[str], prefix: str, merged: dict[int, float]) -> None:
-    norm = K1 * (1 - B + B * len(tokens) / AVERAGE_TOKENS)
-    for term, tf in Counter(tokens).items():
-        index = term_index(prefix + term)
-        merged[index] = merged.get(index, 0.0) + tf * (K1 + 1) / (tf + norm)
-
-
-def bm25_document_vector(text: str) -> tuple[list[int], list[float]]:
-    """Stems and exact words of `text` with BM25-saturated term frequencies (IDF comes from the collection)."""
-    merged: dict[int, float] = {}
-    _saturated(analyzer().analyze(text), "", merged)
-    _saturated(exact_words(text), "=", merged)
-    return list(merged), list(merged.values())
-
-
-def bm25_query_vector(parsed: ParsedQuery) -> tuple[list[int], list[float]]:
-    texts = (*parsed.words, *parsed.phrases)
-    weights: dict[int, float] = {}
-    for text in texts:
-        for stem in analyzer().analyze(text):
-            weights.setdefault(term_index(stem), 1.0)
-        for word in exact_words(text):
-            weights.setdefault(term_index("=" + word), EXACT_BOOST)
-    return list(weights), list(weights.values())
-
-
-def _stems_in_order(text: str) -> list[str]:
-    return list(analyzer().analyze(text))
-
-
-def _contains_phrase(stems: list[str], phrase: list[str]) -> bool:
-    if not phrase:
-        return True
-    width = len(phrase)
-    return any(stems[i : i + width] == phrase for i in range(len(stems) - width + 1))
 
 
 class _Serialized:
@@ -113,88 +57,6 @@ class _Serialized:
                 return attribute(*args, **kwargs)
 
         return call
-
-
-class QdrantWriter:
-    def __init__(self, backend: QdrantBackend, collection: str) -> None:
-        self.backend = backend
-        self.collection = collection
-
-    def _existing(self, paper_ids: Sequence[int], with_dense: bool = False) -> dict[int, Any]:
-        """The points of `paper_ids` that exist, with their dense vectors when asked."""
-        found = self.backend.client.retrieve(
-            self.collection,
-            list(paper_ids),
-            with_payload=False,
-            with_vectors=["dense"] if with_dense else False,
-        )
-        return {int(point.id): point.vector for point in found}
-
-    def upsert_text(self, papers: Sequence[PaperContent]) -> None:
-        models = _models()
-        for start in range(0, len(papers), _UPSERT_CHUNK):
-            chunk = papers[start : start + _UPSERT_CHUNK]
-            existing = self._existing([p.paper_id for p in chunk], with_dense=True)
-            points = []
-            for paper in chunk:
-                indices, values = bm25_document_vector(indexed_text(paper.title, paper.abstract))
-                vector: dict[str, Any] = {"bm25": models.SparseVector(indices=indices, values=values)}
-                kept = existing.get(paper.paper_id)
-                if isinstance(kept, dict) and kept.get("dense") is not None:
-                    vector["dense"] = kept["dense"]  # a text update keeps the paper's vector
-                points.append(
-                    models.PointStruct(id=paper.paper_id, vector=vector, payload=self.backend.payload(paper))
-                )
-            self.backend.client.upsert(self.collection, points, wait=True)
-
-    def delete_text(self, paper_ids: Sequence[int]) -> None:
-        if paper_ids:
-            models = _models()
-            self.backend.client.delete(
-                self.collection, models.PointIdsList(points=list(paper_ids)), wait=True
-            )
-
-    def upsert_vectors(self, paper_ids: Sequence[int], vectors: Vector) -> None:
-        models = _models()
-        existing = self._existing(paper_ids)
-        points = [
-            models.PointVectors(id=pid, vector={"dense": vectors[row].astype(float).tolist()})
-            for row, pid in enumerate(paper_ids)
-            if pid in existing
-        ]
-        for start in range(0, len(points), _UPSERT_CHUNK):
-            self.backend.client.update_vectors(
-                self.collection, points[start : start + _UPSERT_CHUNK], wait=True
-            )
-
-    def delete_vectors(self, paper_ids: Sequence[int]) -> None:
-        existing: list[Any] = list(self._existing(paper_ids)) if paper_ids else []
-        if existing:
-            self.backend.client.delete_vectors(self.collection, ["dense"], existing, wait=True)
-
-    def commit_text(self) -> None:
-        """Writes are acknowledged durable (`wait=True`): nothing is pending."""
-
-    def commit_vectors(self) -> None:
-        """Writes are acknowledged durable (`wait=True`): nothing is pending."""
-
-    def counts(self) -> IndexCounts:
-        return self.backend.collection_counts(self.collection)
-
-    def vocabulary(self) -> Vocabulary:
-        return self.backend.vocabulary_of(self.collection)
-
-    def words(self) -> list[tuple[str, int]]:
-        counts: Counter[str] = Counter()
-        offset = None
-        while True:
-            points, offset = self.backend.client.scroll(
-                self.collection, limit=_SCROLL_PAGE, offset=offset, with_payload=["words"]
-            )
-            for point in points:
-                counts.update((point.payload or {}).get("words") or ())
-            if offset is None:
-                return list(counts.items())
 
 
 class QdrantBackend:
@@ -242,7 +104,7 @@ class QdrantBackend:
         }
 
     def _create(self, name: str) -> None:
-        models = _models()
+        models = qdrant_models()
         self.client.create_collection(
             name,
             vectors_config={"dense": models.VectorParams(size=self.dim, distance=models.Distance.COSINE)},
@@ -276,7 +138,7 @@ class QdrantBackend:
         return self._alias_target
 
     def _point_alias(self, collection: str) -> None:
-        models = _models()
+        models = qdrant_models()
         operations: list[Any] = []
         if self._current() is not None:
             operations.append(
@@ -298,7 +160,7 @@ class QdrantBackend:
         return name
 
     def collection_counts(self, collection: str) -> IndexCounts:
-        models = _models()
+        models = qdrant_models()
         with_vector = models.Filter(must=[models.HasVectorCondition(has_vector="dense")])
         return IndexCounts(
             int(self.client.count(collection, exact=True).count),
@@ -345,7 +207,7 @@ class QdrantBackend:
 
     # --- reading -------------------------------------------------------------------------------
     def _filter(self, parsed: ParsedQuery, filters: SearchFilters, ids: Sequence[int] = ()) -> Any:
-        models = _models()
+        models = qdrant_models()
         must: list[Any] = []
         categories = [c.lower() for c in (*parsed.categories, *filters.categories)]
         if categories:
@@ -371,8 +233,8 @@ class QdrantBackend:
         """Phrases are checked on the stored text: stems in a row, as the embedded index matches them."""
         if not parsed.phrases:
             return True
-        stems = _stems_in_order(str((payload or {}).get("text", "")))
-        return all(_contains_phrase(stems, _stems_in_order(phrase)) for phrase in parsed.phrases)
+        stems = stems_in_order(str((payload or {}).get("text", "")))
+        return all(contains_phrase(stems, stems_in_order(phrase)) for phrase in parsed.phrases)
 
     def _query(
         self,
@@ -397,7 +259,7 @@ class QdrantBackend:
 
     def _matches(self, parsed: ParsedQuery, filters: SearchFilters) -> int:
         """Papers holding an exact word of the query (the payload's words; stems are not payload)."""
-        models = _models()
+        models = qdrant_models()
         words = [w for text in parsed.words for w in exact_words(text)]
         if not words:
             return 0
@@ -415,7 +277,7 @@ class QdrantBackend:
         embed: Callable[[], Vector],
         count: bool = False,
     ) -> Candidates:
-        models = _models()
+        models = qdrant_models()
         if self._current() is None or not parsed.has_terms:
             return Candidates()
         indices, values = bm25_query_vector(parsed)
@@ -437,7 +299,7 @@ class QdrantBackend:
 
     def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
         """Single words through the `words` payload; compounds as stems in a row of the stored text."""
-        models = _models()
+        models = qdrant_models()
         if not groups or not paper_ids or self._current() is None:
             return set()
         must: list[Any] = [models.HasIdCondition(has_id=list(paper_ids))]
@@ -446,7 +308,7 @@ class QdrantBackend:
             for group in groups
             for word in group
         ]
-        compounds = [_stems_in_order(" ".join(group)) for group in groups if len(group) > 1]
+        compounds = [stems_in_order(" ".join(group)) for group in groups if len(group) > 1]
         points, _ = self.client.scroll(
             self.alias,
             scroll_filter=models.Filter(must=must),
@@ -459,8 +321,7 @@ class QdrantBackend:
             int(p.id)
             for p in points
             if all(
-                _contains_phrase(_stems_in_order(str((p.payload or {}).get("text", ""))), c)
-                for c in compounds
+                contains_phrase(stems_in_order(str((p.payload or {}).get("text", ""))), c) for c in compounds
             )
         }
 
@@ -489,7 +350,7 @@ class QdrantBackend:
         return [pid for _, pid in found[:depth]]
 
     def exact_title(self, text: str) -> list[int]:
-        models = _models()
+        models = qdrant_models()
         key = title_key(text)
         if not key or self._current() is None:
             return []
@@ -524,7 +385,7 @@ class QdrantBackend:
         return [(int(p.id), float(p.score)) for p in result.points if int(p.id) != paper_id][:k]
 
     def word_counts(self, words: Sequence[str]) -> dict[str, int]:
-        models = _models()
+        models = qdrant_models()
         if self._current() is None:
             return dict.fromkeys(words, 0)
         counts = {}
@@ -538,7 +399,7 @@ class QdrantBackend:
         return counts
 
     def together(self, word: str, others: Sequence[str]) -> int:
-        models = _models()
+        models = qdrant_models()
         if self._current() is None or not others:
             return 0
         holding = models.FieldCondition(key="words", match=models.MatchAny(any=list(word_variants(word))))

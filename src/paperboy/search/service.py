@@ -144,6 +144,14 @@ class SearchService:
             paper_id = paper_id_for(session, arxiv_id)
         return (paper_id, arxiv_id) if paper_id is not None else None
 
+    def _title_query(self, paper_id: int) -> ParsedQuery | None:
+        with self.sessions() as session:
+            contents = paper_contents(session, [paper_id])
+        try:
+            return parse_query(contents[paper_id].title) if paper_id in contents else None
+        except QueryError:
+            return None
+
     def _pinned_titles(self, parsed: ParsedQuery, filters: SearchFilters) -> list[int]:
         """Papers whose title is exactly the query and that pass the filters."""
         # The raw text too: the query parser drops "and"/"or"/"not", which titles contain.
@@ -215,15 +223,12 @@ class SearchService:
         named = self.exact_id(parsed.raw)
         if named is not None:
             result.exact_id = named[1]
-            if not request.related:
+            if not request.related:  # the paper alone
                 result.hits = self._hits([(named[0], None, "arxiv-id")]) if request.page == 1 else []
                 result.total = 1
                 result.took_ms = (time.perf_counter() - started) * 1000
                 return result
-        if named is not None:  # related papers: those the named paper's own title finds
-            with self.sessions() as session:
-                contents = paper_contents(session, [named[0]])
-            parsed = parse_query(contents[named[0]].title) if named[0] in contents else parsed
+            parsed = self._title_query(named[0]) or parsed  # related: what its own title finds
         elif request.correct:
             result.correction = correct(
                 parsed, self.backend.vocabulary(), self.backend.word_counts, self.backend.together
