@@ -16,6 +16,10 @@ _ID_PREFIXES = re.compile(
     r"^(?:https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/|arxiv:|oai:arxiv\.org:)", re.I
 )
 _PDF_SUFFIX = re.compile(r"\.pdf$", re.I)
+LOCAL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*$")
+"""Ids of papers from other corpora (a JSONL or CSV `id`, stored as `<source>:<id>`): letters, digits,
+'_', '-' and single dots. Paper ids go into URL paths (/papers/{id}), so nothing that a path or a query
+string gives a meaning to ('/', '..', '?', '#', '%', spaces) can be part of one."""
 
 
 def parse_arxiv_id(value: object, field: str = "id") -> tuple[str, int | None]:

@@ -47,7 +47,7 @@ def load_secret_key(settings: Settings) -> bytes:
 
 def keyed_digest(key: bytes, purpose: str, value: str) -> str:
     """HMAC-SHA256 of `value` for one purpose (CSRF, …), hex."""
-    return hmac.new(key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{purpose}\x00{value}".encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 class Signer:

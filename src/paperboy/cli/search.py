@@ -91,6 +91,8 @@ def index_command(
         summary = indexer.rebuild(progress) if rebuild else indexer.run(progress)
     except (IndexBusy, BatchEmbedError) as exc:
         fail(str(exc))
+    for note in summary.notes:
+        typer.secho(f"note: {note}", err=True, fg=typer.colors.YELLOW)
     typer.echo(summary.line())
 
 
@@ -160,6 +162,11 @@ def search_command(
     except QueryError as exc:
         fail(str(exc))
     status = service.status()
+    if result.index_unavailable or status.state == "missing":
+        fail(
+            "the search index is missing or damaged: run `paperboy index` to rebuild it from the database "
+            "(a running `paperboy serve` does so by itself)"
+        )
     offset = (page - 1) * k
     rows = [_hit_dict(hit, offset + rank) for rank, hit in enumerate(result.hits, start=1)]
     if as_json:

@@ -86,3 +86,28 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+_STORAGE_PROBLEMS = (
+    (("database or disk is full", "no space left", "could not extend file", "disk full"), "its disk is full"),
+    (("disk i/o error",), "its disk cannot be read or written (an I/O error)"),
+    (
+        ("unable to open database file",),
+        "its database file cannot be opened (missing, or a permission problem)",
+    ),
+    (("readonly database", "read-only"), "its data directory is read-only"),
+    (("database is locked",), "the database stayed locked by another process"),
+    (
+        ("connection refused", "could not connect", "server closed the connection", "terminating connection"),
+        "the database server does not answer",
+    ),
+)
+
+
+def storage_problem(error: BaseException) -> str:
+    """What a database error means for an operator, in words ("its disk is full"), not driver jargon."""
+    text = str(getattr(error, "orig", None) or error).lower()
+    for needles, meaning in _STORAGE_PROBLEMS:
+        if any(needle in text for needle in needles):
+            return meaning
+    return "the database reported an error"

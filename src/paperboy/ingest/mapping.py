@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
-from paperboy.arxiv_ids import parse_arxiv_id
+from paperboy.arxiv_ids import LOCAL_ID, parse_arxiv_id
 from paperboy.db.records import PaperRecord, RecordError, VersionRecord
 from paperboy.ingest.normalize import (
     clean_abstract,
@@ -19,6 +19,7 @@ from paperboy.ingest.normalize import (
     clean_text,
     limit_length,
     looks_withdrawn,
+    parse_count,
     parse_datetime,
     parse_version,
     require,
@@ -72,8 +73,10 @@ def _paper_key(
         return parse_arxiv_id(text, field)
     except RecordError:
         key = f"{id_prefix}:{text}"
-        if len(text) > 48 or len(key) > MAX_ID_LENGTH or any(ch.isspace() for ch in text):
-            raise RecordError(f"field {field!r}: unusable id {key[:70]!r}") from None
+        if len(text) > 48 or len(key) > MAX_ID_LENGTH or not LOCAL_ID.match(text):
+            raise RecordError(
+                f"field {field!r}: unusable id {text[:70]!r} (an arXiv id, or letters, digits, '.', '_' and '-')"
+            ) from None
         return key, None
 
 
@@ -104,9 +107,7 @@ def map_record(
         published = published or dated[0]
         updated = dated[-1]
     comments = clean_text(data.get("comments") or data.get("comment"), "comments")
-    upvotes = data.get("upvotes")
-    if upvotes is not None and (not isinstance(upvotes, int) or isinstance(upvotes, bool) or upvotes < 0):
-        raise RecordError(f"field 'upvotes': expected a non-negative integer, got {upvotes!r}")
+    upvotes = parse_count(data.get("upvotes"), "upvotes")
     return PaperRecord(
         arxiv_id=arxiv_id,
         title=title,

@@ -59,14 +59,29 @@ def require(value: str | None, field: str) -> str:
     return value
 
 
+MAX_INTEGER = 2**31 - 1
+"""The largest count or version the database's integer columns hold (PostgreSQL `integer`)."""
+_ASCII_DIGITS = re.compile(r"^[0-9]{1,10}$")
+
+
 def parse_version(value: object, field: str = "version") -> int | None:
-    """'v3', '3' or 3 → 3."""
+    """'v3', '3' or 3 → 3 (ASCII digits only: "v²" is not a version, whatever str.isdigit says)."""
     if value is None or value == "":
         return None
     text = str(value).strip().lower().removeprefix("v")
-    if not text.isdigit() or int(text) < 1:
-        raise RecordError(f"field {field!r}: not a version number: {value!r}")
+    if not _ASCII_DIGITS.match(text) or not 1 <= int(text) <= MAX_INTEGER:
+        raise RecordError(f"field {field!r}: not a version number: {str(value)[:40]!r}")
     return int(text)
+
+
+def parse_count(value: object, field: str) -> int | None:
+    """A non-negative integer that the database can store (upvotes, comment counts); None when absent."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_INTEGER:
+        shown = repr(value) if not isinstance(value, str) else repr(value[:40])
+        raise RecordError(f"field {field!r}: expected a whole number from 0 to {MAX_INTEGER}, got {shown}")
+    return value
 
 
 def parse_datetime(value: object, field: str) -> datetime | None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.db.engine import transaction
@@ -133,6 +134,31 @@ def _commit_batch(session: Session, source: Source, batch: Batch, summary: Inges
     summary.daily_unchanged += daily.unchanged
 
 
+def _commit_record_by_record(
+    factory: sessionmaker[Session], source: Source, batch: Batch, summary: IngestSummary
+) -> None:
+    """Commit a batch one record at a time, rejecting (by id, with the reason) those the database refuses.
+
+    The batch's checkpoint is committed last: a crash in between replays the batch, harmlessly, since
+    every upsert is idempotent.
+    """
+    single = [Batch(papers=[paper]) for paper in batch.papers]
+    single += [Batch(deleted=[record]) for record in batch.deleted]
+    single += [Batch(daily=[record]) for record in batch.daily]
+    for part in single:
+        try:
+            with transaction(factory) as session:
+                _commit_batch(session, source, part, summary)
+        except (DataError, IntegrityError) as exc:
+            record = (part.papers or part.deleted or part.daily)[0]
+            reason = str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__
+            batch.rejections.append(
+                Rejection(f"record {record.arxiv_id}", f"the database refused it: {reason}")
+            )
+    with transaction(factory) as session:
+        _commit_batch(session, source, Batch(checkpoint=batch.checkpoint), summary)
+
+
 def run_ingest(
     factory: sessionmaker[Session],
     source: Source,
@@ -153,8 +179,11 @@ def run_ingest(
     reporter.start(source.label, source.total(), source.unit())
     try:
         for batch in source.batches(resume):
-            with transaction(factory) as session:
-                _commit_batch(session, source, batch, summary)
+            try:
+                with transaction(factory) as session:
+                    _commit_batch(session, source, batch, summary)
+            except (DataError, IntegrityError):  # one record the database refuses: find it, keep the rest
+                _commit_record_by_record(factory, source, batch, summary)
             summary.batches += 1
             summary.rejected += len(batch.rejections)
             for rejection in batch.rejections:

@@ -34,6 +34,10 @@ class IndexBusy(RuntimeError):
     """Another indexer holds the backend's write lock."""
 
 
+class IndexDamaged(RuntimeError):
+    """The index cannot be read (a damaged or truncated file); the indexer rebuilds it from the database."""
+
+
 @dataclass(frozen=True)
 class IndexCounts:
     """Papers in the keyword index, and how many of them have a vector."""
@@ -67,6 +71,10 @@ class IndexWriter(Protocol):
 
     def counts(self) -> IndexCounts: ...
 
+    def ids(self) -> tuple[set[int], set[int]]:
+        """Every paper id in the keyword index, and every one with a vector (to reconcile with the database)."""
+        ...
+
     def vocabulary(self) -> Vocabulary:
         """The vocabulary of this index, which the indexer rebuilds from `words()`."""
         ...
@@ -89,12 +97,25 @@ class SearchBackend(Protocol):
 
     def counts(self) -> IndexCounts: ...
 
-    def writer(self) -> IndexWriter:
-        """The live index, for incremental writes (created empty when there is none)."""
+    def database(self) -> str | None:
+        """The database (instance id) the live index was made from; None when it does not say."""
         ...
 
-    def rebuild(self) -> AbstractContextManager[IndexWriter]:
+    def writer(self, database: str | None = None) -> IndexWriter:
+        """The live index, for incremental writes (created empty, made from `database`, when there is
+        none); IndexDamaged when it cannot be read."""
+        ...
+
+    def rebuild(self, database: str | None = None) -> AbstractContextManager[IndexWriter]:
         """A fresh, empty index; it replaces the live one atomically when the block ends without error."""
+        ...
+
+    def discard(self) -> None:
+        """Drop the live index (damaged, or made from another database), so the next run builds anew."""
+        ...
+
+    def remove_orphans(self) -> list[str]:
+        """Delete what killed rebuilds left behind (call holding the lock); returns what was removed."""
         ...
 
     def candidates(

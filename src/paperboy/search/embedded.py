@@ -7,6 +7,7 @@ The search service fuses them (search/fusion.py).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -15,13 +16,23 @@ from pathlib import Path
 from threading import Lock
 
 from paperboy.db.repositories.search_docs import PaperContent
-from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexCounts, Mode, Vector
+from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexCounts, IndexDamaged, Mode, Vector
 from paperboy.search.fusion import Candidates, FusionParams
 from paperboy.search.query import ParsedQuery, SearchFilters
-from paperboy.search.store import SearchStore, current_build, indexer_lock, new_build_dir, publish_build
+from paperboy.search.store import (
+    SearchStore,
+    build_database,
+    current_build,
+    discard_current,
+    indexer_lock,
+    new_build_dir,
+    publish_build,
+    remove_orphans,
+)
 from paperboy.search.vocabulary import Vocabulary
 
 REFRESH_SECONDS = 1.0
+log = logging.getLogger(__name__)
 
 
 class StoreWriter:
@@ -60,6 +71,9 @@ class StoreWriter:
     def counts(self) -> IndexCounts:
         return IndexCounts(self.store.lexical.count(), len(self.store.vectors))
 
+    def ids(self) -> tuple[set[int], set[int]]:
+        return self.store.lexical.all_ids(), self.store.vectors.keys()
+
     def vocabulary(self) -> Vocabulary:
         return self.store.vocabulary
 
@@ -80,6 +94,8 @@ class EmbeddedBackend:
         self._checked = 0.0
         self._lock = Lock()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="paperboy-search")
+        self.damaged: str | None = None
+        """Why the live index cannot be read, while it cannot."""
 
     # --- writing -------------------------------------------------------------------------------
     def lock(self) -> AbstractContextManager[None]:
@@ -94,17 +110,29 @@ class EmbeddedBackend:
             return IndexCounts(0, 0)
         return IndexCounts(store.lexical.count(), len(store.vectors))
 
-    def writer(self) -> StoreWriter:
-        return StoreWriter(SearchStore.open_current(self.home, self.dim, writable=True))
+    def database(self) -> str | None:
+        build = current_build(self.home)
+        return build_database(build) if build else None
+
+    def writer(self, database: str | None = None) -> StoreWriter:
+        return StoreWriter(SearchStore.open_current(self.home, self.dim, writable=True, database=database))
 
     @contextmanager
-    def rebuild(self) -> Iterator[StoreWriter]:
-        build = new_build_dir(self.home)
-        writer = StoreWriter(SearchStore(build, self.dim, writable=True), fresh=True)
+    def rebuild(self, database: str | None = None) -> Iterator[StoreWriter]:
+        build = new_build_dir(self.home, database)
+        writer = StoreWriter(SearchStore.open(build, self.dim, writable=True), fresh=True)
         yield writer
         writer.commit_text()
         writer.commit_vectors()
         publish_build(self.home, build)
+
+    def discard(self) -> None:
+        discard_current(self.home)
+        with self._lock:
+            self._store, self._checked = None, 0.0
+
+    def remove_orphans(self) -> list[str]:
+        return remove_orphans(self.home)
 
     # --- reading -------------------------------------------------------------------------------
     def store(self) -> SearchStore | None:
@@ -116,15 +144,34 @@ class EmbeddedBackend:
                 return self._store
             self._checked = now
             build = current_build(self.home)
-            if build is None:
-                self._store = None
-            elif self._store is None or build != self._store.build:
-                self._store = SearchStore(build, self.dim, writable=False)
-            else:
-                self._store.lexical.reload()
-                self._store.vectors.refresh()
-                self._store.vocabulary.refresh()
+            try:
+                if build is None:
+                    self._store = None
+                elif self._store is None or build != self._store.build:
+                    self._store = SearchStore.open(build, self.dim, writable=False)
+                else:
+                    self._store.lexical.reload()
+                    self._store.vectors.refresh()
+                    self._store.vocabulary.refresh()
+            except Exception as exc:  # damaged files: serve nothing (and say so) until the indexer repairs
+                if self.damaged != str(exc):
+                    log.error("the search index cannot be read (%s); the indexer rebuilds it", exc)
+                self.damaged, self._store = str(exc), None
+                return None
+            self.damaged = None
             return self._store
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Errors a damaged file raises mid-query become IndexDamaged (and the status says so)."""
+        try:
+            yield
+        except (ValueError, RuntimeError, OSError) as exc:
+            self.damaged = str(exc)
+            with self._lock:
+                self._store, self._checked = None, 0.0
+            log.error("the search index failed while reading (%s); the indexer rebuilds it", exc)
+            raise IndexDamaged(str(exc)) from exc
 
     def candidates(
         self,
@@ -134,6 +181,18 @@ class EmbeddedBackend:
         depth: int,
         embed: Callable[[], Vector],
         count: bool = False,
+    ) -> Candidates:
+        with self._reading():
+            return self._candidates(parsed, mode, filters, depth, embed, count)
+
+    def _candidates(
+        self,
+        parsed: ParsedQuery,
+        mode: Mode,
+        filters: SearchFilters,
+        depth: int,
+        embed: Callable[[], Vector],
+        count: bool,
     ) -> Candidates:
         store = self.store()
         if store is None or not parsed.has_terms:
@@ -166,20 +225,24 @@ class EmbeddedBackend:
         return Candidates(lexical, dense, matches)
 
     def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
-        store = self.store()
-        return store.lexical.covering(groups, paper_ids) if store else set()
+        with self._reading():
+            store = self.store()
+            return store.lexical.covering(groups, paper_ids) if store else set()
 
     def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
-        store = self.store()
-        return store.lexical.newest(parsed, depth, filters) if store else []
+        with self._reading():
+            store = self.store()
+            return store.lexical.newest(parsed, depth, filters) if store else []
 
     def exact_title(self, text: str) -> list[int]:
-        store = self.store()
-        return store.lexical.exact_title(text) if store else []
+        with self._reading():
+            store = self.store()
+            return store.lexical.exact_title(text) if store else []
 
     def passing(self, parsed: ParsedQuery, paper_ids: Sequence[int], filters: SearchFilters) -> set[int]:
-        store = self.store()
-        return store.lexical.passing(parsed, paper_ids, filters) if store else set()
+        with self._reading():
+            store = self.store()
+            return store.lexical.passing(parsed, paper_ids, filters) if store else set()
 
     def similar(self, paper_id: int, k: int) -> list[tuple[int, float]] | None:
         store = self.store()
@@ -189,12 +252,14 @@ class EmbeddedBackend:
         return [(pid, s) for pid, s in store.vectors.search(vector, k + 1) if pid != paper_id][:k]
 
     def word_counts(self, words: Sequence[str]) -> dict[str, int]:
-        store = self.store()
-        return store.lexical.word_counts(words) if store else dict.fromkeys(words, 0)
+        with self._reading():
+            store = self.store()
+            return store.lexical.word_counts(words) if store else dict.fromkeys(words, 0)
 
     def together(self, word: str, others: Sequence[str]) -> int:
-        store = self.store()
-        return store.lexical.together(word, others) if store and others else 0
+        with self._reading():
+            store = self.store()
+            return store.lexical.together(word, others) if store and others else 0
 
     def vocabulary(self) -> Vocabulary | None:
         store = self.store()

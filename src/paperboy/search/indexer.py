@@ -26,9 +26,11 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.db.repositories.embeddings import load_embeddings, store_embeddings
+from paperboy.db.repositories.ingest_state import instance_id
 from paperboy.db.repositories.queue import (
     acknowledge,
     enqueue_for_index,
@@ -42,6 +44,7 @@ from paperboy.db.repositories.search_docs import (
     count_searchable,
     paper_contents,
     paper_ids_after,
+    searchable_paper_ids,
 )
 from paperboy.db.repositories.vector_queue import (
     Cursor,
@@ -51,7 +54,7 @@ from paperboy.db.repositories.vector_queue import (
     vector_pending_count,
 )
 from paperboy.progress import Progress, SilentProgress
-from paperboy.search.backend import IndexCounts, IndexWriter, SearchBackend
+from paperboy.search.backend import IndexCounts, IndexDamaged, IndexWriter, SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder, document_text
 from paperboy.search.status import record_progress
@@ -268,33 +271,94 @@ class Indexer:
 
     # --- runs ----------------------------------------------------------------------------------
     def run(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:
-        """Index what the queues say changed; resumable after a kill at any point.
+        """Index what the queues say changed, after making sure the index matches the database; resumable
+        after a kill at any point.
 
         `stop` ends the vector pass at the next batch (the server shutting down): what is done is kept.
         """
-        if not self.backend.exists():
-            self._queue_everything()
         reporter = progress or SilentProgress()
         summary = IndexSummary()
         started = time.monotonic()
         with self.backend.lock():
-            if self._idle():  # nothing to do: do not open the index for writing
-                counts = self.backend.counts()
-                vocabulary = self.backend.vocabulary()
-                if vocabulary is not None and vocabulary.stale(counts.lexical):  # a new vocabulary format
-                    self._refresh_vocabulary(self.backend.writer())
-                self._finish(summary, counts, started)
+            database = self._database_id()
+            removed = self.backend.remove_orphans()
+            if removed:
+                summary.notes.append(f"removed {len(removed)} build(s) left by interrupted rebuilds")
+            writer = self._writer(database, summary)
+            if writer is None:  # nothing to do: do not open the index for writing
+                self._finish(summary, self.backend.counts(), started)
                 return summary
-            writer = self.backend.writer()
             self._keyword_pass(writer, summary, reporter)
             self._vector_pass(writer, summary, reporter, stop)
             counts = writer.counts()
         self._finish(summary, counts, started)
         return summary
 
+    def _database_id(self) -> str:
+        for _ in range(3):  # two processes creating it at once: the loser reads the winner's
+            try:
+                with self.sessions() as session, session.begin():
+                    return instance_id(session)
+            except IntegrityError:
+                continue
+        raise RuntimeError("could not read this database's instance id")
+
+    def _writer(self, database: str, summary: IndexSummary) -> IndexWriter | None:
+        """The live index to write to, repaired first when it does not match the database; None when
+        there is no work at all."""
+        problem = None
+        if not self.backend.exists():
+            problem = "there was no search index (first run, or its files were deleted)"
+        elif self.backend.database() not in (database, None):
+            problem = "the search index was made from another database"
+        if problem is None:
+            try:
+                writer = self.backend.writer(database)
+            except IndexDamaged as exc:
+                problem = f"the search index is damaged ({exc})"
+        if problem is not None:
+            summary.notes.append(f"{problem}: rebuilding it from the database, keyword search first")
+            self.backend.discard()
+            self._queue_everything()
+            writer = self.backend.writer(database)
+        elif self._idle() and not self._reconcile(writer, summary):
+            vocabulary = writer.vocabulary()
+            counts = writer.counts()
+            if vocabulary.stale(counts.lexical):  # e.g. a new vocabulary format
+                self._refresh_vocabulary(writer)
+            return None
+        return writer
+
     def _idle(self) -> bool:
         with self.sessions() as session:
-            return self.backend.exists() and not has_pending(session) and vector_pending_count(session) == 0
+            return not has_pending(session) and vector_pending_count(session) == 0
+
+    def _reconcile(self, writer: IndexWriter, summary: IndexSummary) -> bool:
+        """With both queues empty the index must hold exactly the searchable papers, each with a vector:
+        when the counts say otherwise, compare ids and queue (or remove) the difference. True when it did."""
+        counts = writer.counts()
+        with self.sessions() as session:
+            papers = count_searchable(session)
+        if counts.lexical == papers and counts.embedded == papers:
+            return False
+        lexical, embedded = writer.ids()
+        with self.sessions() as session:
+            wanted = set(searchable_paper_ids(session))
+        stray_text, stray_vectors = lexical - wanted, embedded - wanted
+        writer.delete_text(sorted(stray_text))
+        writer.delete_vectors(sorted(stray_vectors))
+        writer.commit_text()
+        writer.commit_vectors()
+        with self.sessions() as session, session.begin():
+            enqueue_for_index(session, sorted(wanted - lexical))
+            enqueue_for_vectors(session, sorted((wanted & lexical) - embedded))
+        summary.notes.append(
+            f"the search index did not match the database ({counts.lexical:,} papers by keyword, "
+            f"{counts.embedded:,} with vectors, {papers:,} in the library): queued {len(wanted - lexical):,} "
+            f"for keywords and {len((wanted & lexical) - embedded):,} for vectors, removed "
+            f"{len(stray_text | stray_vectors):,} that no longer belong"
+        )
+        return True
 
     def _finish(self, summary: IndexSummary, counts: IndexCounts, started: float) -> None:
         summary.documents = counts.lexical
@@ -305,8 +369,8 @@ class Indexer:
         summary.seconds = time.monotonic() - started
 
     def _queue_everything(self) -> None:
-        """A backend without an index (just configured, or its files deleted) must get every paper, not
-        only the recent changes the queue holds: queue them all, so the run stays incremental and resumable."""
+        """An index built anew must get every paper, not only the recent changes the queue holds: queue
+        them all, so the run stays incremental and resumable."""
         after = 0
         while True:
             with self.sessions() as session, session.begin():
@@ -323,6 +387,8 @@ class Indexer:
         summary = IndexSummary(rebuilt=True)
         started = time.monotonic()
         with self.backend.lock():
+            database = self._database_id()
+            self.backend.remove_orphans()
             covered: dict[int, int] = {}
             missing: list[int] = []
             with self.sessions() as session:
@@ -330,7 +396,7 @@ class Indexer:
             reporter.start("rebuild", total, "papers")
             after = 0
             try:
-                with self.backend.rebuild() as writer:
+                with self.backend.rebuild(database) as writer:
                     while True:
                         with self.sessions() as session:
                             ids = paper_ids_after(session, after, self.keyword_batch)
@@ -353,7 +419,7 @@ class Indexer:
             with self.sessions() as session, session.begin():
                 enqueue_for_vectors(session, missing)
                 acknowledge(session, covered)
-            writer = self.backend.writer()
+            writer = self.backend.writer(database)
             self._vector_pass(writer, summary, reporter, stop)
             counts = writer.counts()
         self._finish(summary, counts, started)

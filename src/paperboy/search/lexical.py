@@ -286,6 +286,15 @@ class LexicalIndex:
         hits, _ = self._run(tantivy.Query.term_query(self.schema, "title_key", key), limit)
         return [paper_id for paper_id, _ in hits]
 
+    def all_ids(self) -> set[int]:
+        """Every paper id in the index (a full walk: for reconciling with the database, not for queries)."""
+        searcher = self.index.searcher()
+        if searcher.num_docs == 0:
+            return set()
+        result = searcher.search(tantivy.Query.all_query(), searcher.num_docs, count=False)
+        values = searcher.fast_field_values("paper_id", [address for _, address in result.hits])
+        return {int(value) for value in values if isinstance(value, int)}
+
     def contains(self, paper_id: int) -> bool:
         hits, _ = self._run(self._id_query(paper_id), 1)
         return bool(hits)

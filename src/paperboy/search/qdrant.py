@@ -16,6 +16,8 @@ a Qdrant server or cluster. Rebuilds fill a new collection and move the alias at
 
 from __future__ import annotations
 
+import json
+import os
 import time
 import uuid
 import warnings
@@ -36,6 +38,7 @@ from paperboy.search.terms import exact_words, indexed_text, word_variants
 from paperboy.search.vocabulary import Vocabulary
 
 ALIAS = "papers"
+ORIGINS = "qdrant-origins.json"
 ALIAS_REFRESH_SECONDS = 1.0
 _SCROLL_PAGE = 1000
 
@@ -185,15 +188,37 @@ class QdrantBackend:
         current = self._current()
         return self.collection_counts(current) if current else IndexCounts(0, 0)
 
-    def writer(self) -> QdrantWriter:
+    # Which database each collection was made from, kept beside the data dir (collections carry no notes).
+    def _origins(self) -> dict[str, str]:
+        try:
+            loaded = json.loads((self.home / ORIGINS).read_text())
+        except (OSError, ValueError):
+            return {}
+        return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+    def _remember_origin(self, collection: str, database: str | None) -> None:
+        origins = {k: v for k, v in self._origins().items() if self.client.collection_exists(k)}
+        if database is not None:
+            origins[collection] = database
+        self.home.mkdir(parents=True, exist_ok=True)
+        temporary = self.home / f"{ORIGINS}.tmp"
+        temporary.write_text(json.dumps(origins))
+        os.replace(temporary, self.home / ORIGINS)
+
+    def database(self) -> str | None:
+        current = self._current()
+        return self._origins().get(current) if current else None
+
+    def writer(self, database: str | None = None) -> QdrantWriter:
         current = self._current()
         if current is None:
             current = self._new_collection()
+            self._remember_origin(current, database)
             self._point_alias(current)
         return QdrantWriter(self, current)
 
     @contextmanager
-    def rebuild(self) -> Iterator[QdrantWriter]:
+    def rebuild(self, database: str | None = None) -> Iterator[QdrantWriter]:
         previous = self._current()
         fresh = self._new_collection()
         try:
@@ -201,9 +226,33 @@ class QdrantBackend:
         except BaseException:
             self.client.delete_collection(fresh)
             raise
+        self._remember_origin(fresh, database)
         self._point_alias(fresh)
         if previous is not None:
             self.client.delete_collection(previous)
+
+    def discard(self) -> None:
+        current = self._current()
+        if current is not None:
+            models = qdrant_models()
+            self.client.update_collection_aliases(
+                change_aliases_operations=[
+                    models.DeleteAliasOperation(delete_alias=models.DeleteAlias(alias_name=self.alias))
+                ]
+            )
+            self.client.delete_collection(current)
+            self._alias_checked = 0.0
+
+    def remove_orphans(self) -> list[str]:
+        """Collections of this alias's prefix that the alias does not point at (killed rebuilds)."""
+        current = self._current()
+        removed = []
+        for collection in self.client.get_collections().collections:
+            name = str(collection.name)
+            if name.startswith(f"{self.alias}-") and name != current:
+                self.client.delete_collection(name)
+                removed.append(name)
+        return removed
 
     # --- reading -------------------------------------------------------------------------------
     def _filter(self, parsed: ParsedQuery, filters: SearchFilters, ids: Sequence[int] = ()) -> Any:

@@ -86,6 +86,26 @@ class QdrantWriter:
     def counts(self) -> IndexCounts:
         return self.backend.collection_counts(self.collection)
 
+    def ids(self) -> tuple[set[int], set[int]]:
+        models = qdrant_models()
+        with_vector = models.Filter(must=[models.HasVectorCondition(has_vector="dense")])
+        return self._scroll_ids(None), self._scroll_ids(with_vector)
+
+    def _scroll_ids(self, condition: Any) -> set[int]:
+        found: set[int] = set()
+        offset = None
+        while True:
+            points, offset = self.backend.client.scroll(
+                self.collection,
+                scroll_filter=condition,
+                limit=_SCROLL_PAGE,
+                offset=offset,
+                with_payload=False,
+            )
+            found.update(int(point.id) for point in points)
+            if offset is None:
+                return found
+
     def vocabulary(self) -> Vocabulary:
         return self.backend.vocabulary_of(self.collection)
 

@@ -65,6 +65,8 @@ def background_indexer(indexer: Indexer, interval: float) -> PeriodicJob:
 
     def run() -> str | None:
         summary = indexer.run(progress=LogProgress(), stop=job.stopping)
+        for note in summary.notes:
+            log.warning("%s", note)
         if not summary.changed:
             return None
         if summary.vector_pending == 0 and summary.pending == 0:

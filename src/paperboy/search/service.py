@@ -14,6 +14,7 @@ or Qdrant); this service does everything else, the same way for every backend:
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.db.records import RecordError
 from paperboy.db.repositories.community import Totals, paper_totals
 from paperboy.db.repositories.search_docs import PaperContent, paper_contents, paper_id_for
-from paperboy.search.backend import Mode, SearchBackend
+from paperboy.search.backend import IndexDamaged, Mode, SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder
 from paperboy.search.fusion import Candidates, FusedScore, FusionParams, dense_only, fuse, lexical_only
@@ -33,6 +34,7 @@ from paperboy.search.spelling import Correction, correct
 from paperboy.search.status import CachedStatus, IndexStatus
 from paperboy.search.terms import STOPWORDS, compound_head, content_words, word_groups
 
+log = logging.getLogger(__name__)
 MODES: tuple[Mode, ...] = ("hybrid", "lexical", "dense")
 MAX_K = 100
 MAX_PAGE = 100
@@ -99,6 +101,8 @@ class SearchResult:
     """The arXiv id the query named, when it is a paper of the library."""
     unknown_words: tuple[str, ...] = ()
     """Query words no paper of the library holds (all of them when nothing could match)."""
+    index_unavailable: bool = False
+    """The index could not be read (damaged files): no results until the indexer rebuilds it."""
     relaxed: tuple[tuple[str, str], ...] = ()
     """Compounds no paper holds, each with the word searched instead ("alpha-divergence", "divergence")."""
 
@@ -229,13 +233,17 @@ class SearchService:
                 result.took_ms = (time.perf_counter() - started) * 1000
                 return result
             parsed = self._title_query(named[0]) or parsed  # related: what its own title finds
-        elif request.correct:
-            result.correction = correct(
-                parsed, self.backend.vocabulary(), self.backend.word_counts, self.backend.together
-            )
-            if result.correction:
-                parsed = result.correction.corrected
-        order = self._order(parsed, request, result)
+        try:
+            if named is None and request.correct:
+                result.correction = correct(
+                    parsed, self.backend.vocabulary(), self.backend.word_counts, self.backend.together
+                )
+                parsed = result.correction.corrected if result.correction else parsed
+            order = self._order(parsed, request, result)
+        except IndexDamaged as exc:  # the indexer is told by the same error; meanwhile say so
+            log.warning("search of %r found the index damaged: %s", request.query, exc)
+            result.index_unavailable = True
+            order = []
         if named is not None:
             order = [(named[0], None, "arxiv-id"), *(item for item in order if item[0] != named[0])]
         offset = (request.page - 1) * request.k

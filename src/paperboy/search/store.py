@@ -17,9 +17,10 @@ import time
 import uuid
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 from paperboy.locks import exclusive_lock
-from paperboy.search.backend import IndexBusy
+from paperboy.search.backend import IndexBusy, IndexDamaged
 from paperboy.search.lexical import LexicalIndex
 from paperboy.search.vectors import VectorIndex
 from paperboy.search.vocabulary import Vocabulary
@@ -34,12 +35,22 @@ def index_root(home: Path) -> Path:
     return home / "index"
 
 
-def build_format(build: Path) -> int:
+def _manifest(build: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((build / MANIFEST).read_text())
     except (OSError, ValueError):
-        return 1
-    return int(manifest.get("format", 1)) if isinstance(manifest, dict) else 1
+        return {}
+    return manifest if isinstance(manifest, dict) else {}
+
+
+def build_format(build: Path) -> int:
+    return int(_manifest(build).get("format", 1))
+
+
+def build_database(build: Path) -> str | None:
+    """The database a build was made from (its instance id), None when it does not say."""
+    database = _manifest(build).get("database")
+    return database if isinstance(database, str) else None
 
 
 def current_build(home: Path) -> Path | None:
@@ -57,14 +68,39 @@ def current_build(home: Path) -> Path | None:
     return build
 
 
-def new_build_dir(home: Path) -> Path:
-    """A fresh, empty build directory of the current format."""
+def new_build_dir(home: Path, database: str | None = None) -> Path:
+    """A fresh, empty build directory of the current format, made from `database`."""
     root = index_root(home)
     root.mkdir(parents=True, exist_ok=True)
     build = root / f"build-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     build.mkdir()
-    (build / MANIFEST).write_text(json.dumps({"format": INDEX_FORMAT, "created": time.time()}))
+    manifest = {"format": INDEX_FORMAT, "database": database, "created": time.time()}
+    (build / MANIFEST).write_text(json.dumps(manifest))
     return build
+
+
+def discard_current(home: Path) -> None:
+    """Forget the live build (damaged, or made from another database): the next index run builds anew."""
+    root = index_root(home)
+    (root / "CURRENT").unlink(missing_ok=True)
+    remove_orphans(home)
+
+
+def remove_orphans(home: Path) -> list[str]:
+    """Delete build folders that are not live (left by killed rebuilds) and stray temporary files.
+
+    Call it holding the indexer lock: a rebuild in progress holds it too, so its folder is never taken.
+    """
+    root = index_root(home)
+    live = current_build(home)
+    removed = []
+    for other in root.glob("build-*"):
+        if other != live and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
+            removed.append(other.name)
+    for temporary in root.glob("*.tmp"):
+        temporary.unlink(missing_ok=True)
+    return removed
 
 
 def publish_build(home: Path, build: Path) -> None:
@@ -97,10 +133,20 @@ class SearchStore:
         self.vocabulary = Vocabulary(build / "vocabulary")
 
     @classmethod
-    def open_current(cls, home: Path, dim: int, writable: bool) -> SearchStore:
-        """The live build, creating an empty first build when there is none yet."""
+    def open_current(cls, home: Path, dim: int, writable: bool, database: str | None = None) -> SearchStore:
+        """The live build, creating an empty first build (made from `database`) when there is none yet.
+
+        IndexDamaged when its files cannot be read (the indexer then rebuilds from the database).
+        """
         build = current_build(home)
         if build is None:
-            build = new_build_dir(home)
+            build = new_build_dir(home, database)
             publish_build(home, build)
-        return cls(build, dim, writable)
+        return cls.open(build, dim, writable)
+
+    @classmethod
+    def open(cls, build: Path, dim: int, writable: bool) -> SearchStore:
+        try:
+            return cls(build, dim, writable)
+        except Exception as exc:  # tantivy, usearch: anything a damaged file makes them raise
+            raise IndexDamaged(f"{build.name}: {exc}") from exc

@@ -47,7 +47,7 @@ class VectorIndex:
         self._mtime_ns = self.path.stat().st_mtime_ns
         index = Index.restore(str(self.path), view=not self.writable)
         if index is None:
-            raise RuntimeError(f"{self.path}: not a usearch index file; run `paperboy index --rebuild`")
+            raise RuntimeError(f"{self.path}: not a usearch index file")
         if index.ndim != self.dim:
             raise RuntimeError(f"{self.path}: vectors have {index.ndim} dimensions, the embedder {self.dim}")
         return index
@@ -61,6 +61,9 @@ class VectorIndex:
             return False
         self.index = self._open()
         return True
+
+    def keys(self) -> set[int]:
+        return {int(key) for key in self.index.keys}
 
     def __len__(self) -> int:
         return len(self.index)

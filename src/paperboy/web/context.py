@@ -11,6 +11,7 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.accounts.sessions import user_for_session
@@ -23,13 +24,13 @@ from paperboy.web.security import (
     CSRF_COOKIE,
     CSRF_FIELD,
     CSRF_HEADER,
+    SESSION_COOKIE,
     RateLimiter,
     client_address,
     csrf_token,
     csrf_valid,
 )
 
-SESSION_COOKIE = "pb_session"
 # Messages a redirect may ask the next page to show (by key, so no text can be injected through the URL).
 NOTICES = {
     "signed-in": "Welcome back — you are signed in.",
@@ -120,9 +121,12 @@ def current_viewer(request: Request) -> Viewer | None:
     viewer = None
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        with web(request).sessions() as session:
-            user = user_for_session(session, token)
-            viewer = Viewer.of(user) if user else None
+        try:
+            with web(request).sessions() as session:
+                user = user_for_session(session, token)
+                viewer = Viewer.of(user) if user else None
+        except OperationalError:  # the database is down: pages (error pages included) render signed out
+            viewer = None
     request.state.viewer = viewer
     return viewer
 

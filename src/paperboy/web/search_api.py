@@ -87,6 +87,12 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
             result = service().search(request)
         except QueryError as exc:
             return JSONResponse({"error": str(exc), "parameter": "q"}, status_code=400)
+        if result.index_unavailable:
+            return JSONResponse(
+                {"error": "the search index is being rebuilt; try again in a minute"},
+                status_code=503,
+                headers={"Retry-After": "30"},
+            )
         headers = {"X-Search-Took-Ms": f"{result.took_ms:.2f}", "X-Search-Total": str(result.total)}
         if result.correction:
             headers["X-Search-Corrected-Query"] = quote(result.correction.text, safe=" ")

@@ -1,7 +1,9 @@
 """Security headers, CSRF tokens and rate limits for the web app.
 
-CSRF: a random `pb_csrf` cookie, and forms carry an HMAC of it under the site key (a forged request can
-neither read the cookie nor compute the HMAC). Rate limits: a sliding window per client address and
+CSRF: a random `pb_csrf` cookie, and forms carry an HMAC, under the site key, of that cookie and of the
+sign-in session (a forged request can neither read the cookies nor compute the HMAC). Binding the token
+to the session means a token seen before signing in is worthless after it, and signing in or out also
+replaces the cookie (OWASP ASVS 3.5, 4.2.2). Rate limits: a sliding window per client address and
 bucket, kept in memory (one process serves the embedded default).
 """
 
@@ -21,6 +23,7 @@ from fastapi import Request
 from paperboy.signing import keyed_digest
 
 CSRF_COOKIE = "pb_csrf"
+SESSION_COOKIE = "pb_session"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 CONTENT_SECURITY_POLICY = (
@@ -88,15 +91,29 @@ def csrf_seed(request: Request) -> str:
     return seed
 
 
+def new_csrf_seed(request: Request) -> str:
+    """A fresh CSRF cookie for this response (at sign-in and sign-out); the caller sets the cookie."""
+    seed = secrets.token_urlsafe(24)
+    request.state.new_csrf_seed = seed
+    return seed
+
+
+def _bound(seed: str, request: Request) -> str:
+    return f"{seed}\x00{request.cookies.get(SESSION_COOKIE, '')}"
+
+
 def csrf_token(request: Request, key: bytes) -> str:
-    return keyed_digest(key, "csrf", csrf_seed(request))
+    return keyed_digest(key, "csrf", _bound(csrf_seed(request), request))
 
 
-def csrf_valid(request: Request, key: bytes, submitted: str | None) -> bool:
+def csrf_valid(request: Request, key: bytes, submitted: object) -> bool:
+    """Whether `submitted` is this browser's token for this session (any text may arrive: an attacker
+    chooses it, so compare bytes, which never raises)."""
     seed = request.cookies.get(CSRF_COOKIE)
-    if not seed or not submitted:
+    if not seed or not isinstance(submitted, str) or not submitted:
         return False
-    return hmac.compare_digest(keyed_digest(key, "csrf", seed), submitted)
+    expected = keyed_digest(key, "csrf", _bound(seed, request))
+    return hmac.compare_digest(expected.encode(), submitted.encode("utf-8", "surrogatepass"))
 
 
 # --- Rate limits ---------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -32,3 +33,15 @@ def set_state(session: Session, source: str, key: str, state: dict[str, Any]) ->
 def clear_state(session: Session, source: str, key: str) -> None:
     """Forget the state of one job."""
     session.execute(delete(IngestState).where(IngestState.source == source, IngestState.key == key))
+
+
+def instance_id(session: Session) -> str:
+    """This database's identity (a random id made once): a derived index records it, so an index built
+    from another database (a restored backup, a copied data dir) is recognised and rebuilt."""
+    state = get_state(session, "instance", "id")
+    if state and isinstance(state.get("id"), str):
+        return str(state["id"])
+    created = uuid.uuid4().hex
+    set_state(session, "instance", "id", {"id": created})
+    session.flush()
+    return created

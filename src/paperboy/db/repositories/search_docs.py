@@ -84,3 +84,8 @@ def all_titles(session: Session) -> list[tuple[str, str]]:
     """(arXiv id, title) of every paper that is not withdrawn, by id (for evaluations)."""
     query = select(Paper.arxiv_id, Paper.title).where(Paper.withdrawn.is_(False)).order_by(Paper.id)
     return [(str(arxiv_id), str(title)) for arxiv_id, title in session.execute(query)]
+
+
+def searchable_paper_ids(session: Session) -> list[int]:
+    """Ids of every paper that belongs in the search index (not withdrawn)."""
+    return [int(pid) for pid in session.scalars(select(Paper.id).where(Paper.withdrawn.is_(False)))]

@@ -11,6 +11,8 @@ import csv
 import gzip
 import io
 import json
+import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +25,10 @@ from paperboy.ingest.records import Batch, IngestError, Rejection
 def _fingerprint(path: Path) -> dict[str, int]:
     stat = path.stat()
     return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+"""What `errors="surrogateescape"` makes of a byte that is not UTF-8."""
 
 
 class FileSource:
@@ -100,7 +106,21 @@ class JsonLinesSource(FileSource):
         with self._open() as handle:
             handle.seek(offset)
             batch = Batch()
-            for raw in handle:
+            lines = iter(handle)
+            while True:
+                try:
+                    raw = next(lines)
+                except StopIteration:
+                    break
+                except (EOFError, OSError, zlib.error) as exc:  # a truncated or damaged .gz
+                    where = f"{self.path}:{line_number + 1}"
+                    batch.rejections.append(
+                        Rejection(
+                            where,
+                            f"the compressed file is damaged or ends early here ({exc}); the {line_number:,} lines before it were read",
+                        )
+                    )
+                    break
                 line_number += 1
                 offset += len(raw)
                 self._parse_line(raw, line_number, batch)
@@ -129,6 +149,9 @@ class JsonLinesSource(FileSource):
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             batch.rejections.append(Rejection(where, f"invalid JSON: {exc.msg} (column {exc.colno})"))
+            return
+        except RecursionError:
+            batch.rejections.append(Rejection(where, "invalid JSON: nested too deeply"))
             return
         self._map(data, where, batch)
 
@@ -165,7 +188,8 @@ class CsvSource(FileSource):
         skip_rows = int(start["line"])
         with self.path.open("rb") as binary:
             # utf-8-sig: spreadsheet exports start with a byte-order mark that would hide the 'title' column.
-            handle = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+            # Undecodable bytes become surrogates, so one bad byte rejects its row and not the rest.
+            handle = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
             reader = self._reader(handle)
             rows_done = 0
             batch = Batch()
@@ -174,16 +198,12 @@ class CsvSource(FileSource):
                     row = next(reader)
                 except StopIteration:
                     break
-                except (csv.Error, UnicodeDecodeError) as exc:
+                except csv.Error as exc:
                     rows_done += 1
                     if rows_done > skip_rows:
                         batch.rejections.append(
                             Rejection(f"{self.path}:{reader.line_num}", f"unreadable CSV row: {exc}")
                         )
-                    if isinstance(exc, UnicodeDecodeError):
-                        raise IngestError(
-                            f"{self.path}: near line {reader.line_num}: not UTF-8 text"
-                        ) from exc
                     continue
                 rows_done += 1
                 if rows_done <= skip_rows:
@@ -201,6 +221,9 @@ class CsvSource(FileSource):
 
     def _parse_row(self, row: dict[str | None, Any], line: int, width: int, batch: Batch) -> None:
         where = f"{self.path}:{line}"
+        if any(_NOT_UTF8.search(value) for value in row.values() if isinstance(value, str)):
+            batch.rejections.append(Rejection(where, "not UTF-8 text"))
+            return
         if None in row:
             batch.rejections.append(
                 Rejection(where, f"expected {width} fields, got {width + len(row[None])}")

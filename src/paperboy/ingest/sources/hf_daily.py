@@ -20,6 +20,7 @@ from paperboy.ingest.normalize import (
     clean_authors,
     clean_text,
     limit_length,
+    parse_count,
     parse_datetime,
     require,
 )
@@ -27,12 +28,7 @@ from paperboy.ingest.records import Batch, IngestError, Rejection
 
 
 def _int_field(data: dict[str, Any], key: str, where: str) -> int:
-    value = data.get(key, 0)
-    if value is None:
-        return 0
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise RecordError(f"field {where + key!r}: expected a non-negative integer, got {value!r}")
-    return value
+    return parse_count(data.get(key, 0), where + key) or 0
 
 
 # Fields of an entry that the API serves back as given: Paperboy has no model of its own for them.
@@ -148,6 +144,10 @@ class HfDailySource:
         except json.JSONDecodeError as exc:
             raise IngestError(
                 f"{self.location}: line {exc.lineno} column {exc.colno}: invalid JSON ({exc.msg}); nothing was written"
+            ) from None
+        except RecursionError:
+            raise IngestError(
+                f"{self.location}: invalid JSON (nested too deeply); nothing was written"
             ) from None
         if isinstance(data, dict) and isinstance(data.get("error"), str):
             raise IngestError(f"{self.location}: the API answered with an error: {data['error']}")

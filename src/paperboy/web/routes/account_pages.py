@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.accounts.sessions import end_other_sessions, end_session, start_session
@@ -12,20 +12,22 @@ from paperboy.accounts.users import AccountError, authenticate, change_password,
 from paperboy.db.engine import transaction
 from paperboy.db.models import User
 from paperboy.web.context import (
-    SESSION_COOKIE,
     Viewer,
     check_csrf,
     rate_limit,
     render,
     require_viewer,
     safe_next,
+    set_csrf_cookie,
     web,
 )
+from paperboy.web.fields import FormText, NextPath
+from paperboy.web.security import SESSION_COOKIE, new_csrf_seed
 
 router = APIRouter(include_in_schema=False)
 _auth = [Depends(check_csrf), Depends(rate_limit("auth"))]
 _write = [Depends(check_csrf), Depends(rate_limit("write"))]
-Text = Annotated[str, Form(max_length=2000)]
+Text = FormText
 
 
 def _signed_in(request: Request, user: User, target: str, notice: str) -> RedirectResponse:
@@ -44,6 +46,8 @@ def _signed_in(request: Request, user: User, target: str, notice: str) -> Redire
         samesite="lax",
         secure=request.url.scheme == "https",
     )
+    new_csrf_seed(request)
+    set_csrf_cookie(request, response)
     return response
 
 
@@ -65,7 +69,7 @@ def post_signup(
     username: Text = "",
     password: Text = "",
     display_name: Text = "",
-    next_: Annotated[str, Form(alias="next", max_length=500)] = "/",
+    next_: NextPath = "/",
 ) -> Response:
     values = {"email": email, "username": username, "display_name": display_name}
     try:
@@ -97,7 +101,7 @@ def post_login(
     request: Request,
     login: Text = "",
     password: Text = "",
-    next_: Annotated[str, Form(alias="next", max_length=500)] = "/",
+    next_: NextPath = "/",
 ) -> Response:
     with transaction(web(request).sessions) as session:
         user = authenticate(session, login, password)
@@ -120,6 +124,8 @@ def post_logout(request: Request) -> Response:
             end_session(session, token)
     response = RedirectResponse("/?notice=signed-out", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
+    new_csrf_seed(request)
+    set_csrf_cookie(request, response)
     return response
 
 

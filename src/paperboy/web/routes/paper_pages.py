@@ -37,6 +37,7 @@ from paperboy.web.context import (
     safe_next,
     web,
 )
+from paperboy.web.fields import LongFormText, RowId
 from paperboy.web.render import code_links
 
 router = APIRouter(include_in_schema=False)
@@ -180,7 +181,7 @@ def post_comment(
     request: Request,
     arxiv_id: str,
     viewer: Annotated[Viewer, Depends(require_viewer)],
-    body: Annotated[str, Form(max_length=20_000)] = "",
+    body: LongFormText = "",
 ) -> Response:
     try:
         with transaction(web(request).sessions) as session:
@@ -205,7 +206,7 @@ def _comment_paper_id(session: Session, comment_id: int) -> str:
 def _change_comment(
     request: Request,
     viewer: Viewer,
-    comment_id: int,
+    comment_id: RowId,
     change: Callable[[Session, User], object],
     failure: str,
     target: str,
@@ -225,9 +226,9 @@ def _change_comment(
 @router.post("/comments/{comment_id}/edit", dependencies=_write, response_model=None)
 def post_comment_edit(
     request: Request,
-    comment_id: int,
+    comment_id: RowId,
     viewer: Annotated[Viewer, Depends(require_viewer)],
-    body: Annotated[str, Form(max_length=20_000)] = "",
+    body: LongFormText = "",
 ) -> Response:
     return _change_comment(
         request,
@@ -241,7 +242,7 @@ def post_comment_edit(
 
 @router.post("/comments/{comment_id}/delete", dependencies=_write, response_model=None)
 def post_comment_delete(
-    request: Request, comment_id: int, viewer: Annotated[Viewer, Depends(require_viewer)]
+    request: Request, comment_id: RowId, viewer: Annotated[Viewer, Depends(require_viewer)]
 ) -> Response:
     return _change_comment(
         request,
@@ -262,7 +263,7 @@ def _forbidden(request: Request) -> HTMLResponse:
 @router.post("/comments/{comment_id}/hide", dependencies=_write, response_model=None)
 def post_comment_hide(
     request: Request,
-    comment_id: int,
+    comment_id: RowId,
     viewer: Annotated[Viewer, Depends(require_viewer)],
     hidden: Annotated[bool, Form()] = True,
 ) -> Response:
@@ -280,7 +281,7 @@ def post_comment_hide(
 
 @router.post("/daily/{entry_id}/remove", dependencies=_write, response_model=None)
 def post_remove_entry(
-    request: Request, entry_id: int, viewer: Annotated[Viewer, Depends(require_viewer)]
+    request: Request, entry_id: RowId, viewer: Annotated[Viewer, Depends(require_viewer)]
 ) -> Response:
     if not viewer.is_admin:
         return _forbidden(request)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.community.submissions import SubmissionError, submit_paper
 from paperboy.db.models import User
 from paperboy.web.context import Viewer, check_csrf, rate_limit, render, require_viewer, web
+from paperboy.web.fields import FormText
 
 router = APIRouter(include_in_schema=False)
 
@@ -27,7 +28,7 @@ def read_submit(
 def post_submit(
     request: Request,
     viewer: Annotated[Viewer, Depends(require_viewer)],
-    paper: Annotated[str, Form(max_length=2000)] = "",
+    paper: FormText = "",
 ) -> Response:
     shared = web(request)
     with shared.sessions() as session:

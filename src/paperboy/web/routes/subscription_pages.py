@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from paperboy.digest.mailer import DeliveryError
 from paperboy.digest.subscriptions import (
@@ -21,6 +21,7 @@ from paperboy.digest.subscriptions import (
 )
 from paperboy.signing import TokenError
 from paperboy.web.context import Viewer, check_csrf, current_viewer, rate_limit, render, require_viewer, web
+from paperboy.web.fields import storable
 
 router = APIRouter(include_in_schema=False)
 Token = Annotated[str, Query(max_length=1000)]
@@ -35,11 +36,20 @@ def split_list(text: str) -> tuple[str, ...]:
 
 
 def _int(value: str, default: int) -> int:
-    return int(value) if value.strip().lstrip("-").isdigit() else default
+    """A small whole number as typed (ASCII digits only: "²" is a digit to str.isdigit, not to int)."""
+    return int(value) if _SMALL_INTEGER.match(value.strip()) else default
+
+
+_SMALL_INTEGER = re.compile(r"^-?[0-9]{1,6}$")
 
 
 class TopicsForm(BaseModel):
     """The schedule and topic fields shared by the subscribe and preferences forms (kept as typed)."""
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: object) -> object:
+        return storable(value) if isinstance(value, str) else value
 
     send_hour: str = Field("", max_length=10)
     timezone: str = Field("", max_length=100)
