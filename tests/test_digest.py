@@ -463,7 +463,7 @@ def test_double_opt_in_through_the_web(
         data={"csrf_token": token, "email": "bob@example.org", "frequency": "daily", "keywords": "diffusion"},
     )
     assert page.status_code == 200, page.text
-    assert "We sent a confirmation link to bob@example.org" in page.text
+    assert "We sent an email to bob@example.org" in page.text
     [confirmation] = smtp.received
     assert confirmation.rcpt_tos == ("bob@example.org",)
     assert confirmation.message["Subject"] == "Confirm your Paperboy digest"
@@ -492,14 +492,26 @@ def test_double_opt_in_through_the_web(
     assert summary.sent == 1
     assert smtp.received[-1].rcpt_tos == ("bob@example.org",)
 
-    # Subscribing an active address again changes nothing and sends no email (nobody can change
-    # someone else's topics without the emailed link).
+    # Subscribing an active address again changes nothing (nobody can change someone else's topics
+    # without the emailed link), answers exactly as for a new address (nobody learns who is subscribed),
+    # and tells the owner, with the preferences link.
     again = client.post(
         "/subscribe", data={"csrf_token": token, "email": "bob@example.org", "keywords": "quantum"}
     )
-    assert again.status_code == 200 and "already gets this digest" in again.text
-    assert len(smtp.received) == 3
+    new = client.post("/subscribe", data={"csrf_token": token, "email": "carol@example.org", "keywords": "x"})
+    assert again.status_code == new.status_code == 200
+    assert again.text.replace("bob@example.org", "ADDRESS") == new.text.replace(
+        "carol@example.org", "ADDRESS"
+    )
+    notice = next(
+        m for m in smtp.received if m.rcpt_tos == ("bob@example.org",) and "already" in m.message["Subject"]
+    )
+    assert notice.message["Subject"] == "You already get the Paperboy digest"
+    assert "/subscriptions/preferences?token=" in notice.part("plain") and "/confirm" not in notice.part(
+        "plain"
+    )
     assert subscription_of(sessions, "bob@example.org").keywords == ["diffusion"]
+    assert subscription_of(sessions, "bob@example.org").status == "active"
 
 
 def test_refusals_on_every_way_in(

@@ -787,7 +787,7 @@ def test_hf_daily_bad_entry_is_rejected_alone(
     path.write_text(json.dumps(entries), encoding="utf-8")
     summary = pb.ingest("hf-daily", path, code=1)
     assert summary["rejections"] == [
-        f"{path}: entry 10 (paper 2410.18538): field 'numComments': expected a non-negative integer, got -1"
+        f"{path}: entry 10 (paper 2410.18538): field 'numComments': expected a whole number from 0 to 2147483647, got -1"
     ]
     assert (summary["new"], summary["daily_new"], summary["daily_unchanged"]) == (1, 1, 27)
     assert len(daily_rows(pb)) == 29

@@ -1047,7 +1047,7 @@ def test_subscribing_creates_one_pending_subscription_and_mails_a_confirmation(
 
     assert first.status_code == 200
     assert "Check your inbox" in first.text
-    assert "We sent a confirmation link to reader@example.org." in first.text
+    assert "We sent an email to reader@example.org." in first.text
     assert _subscriptions(sessions) == [("reader@example.org", "daily", "pending")]
     (message,) = mail.messages
     assert message["To"] == "reader@example.org"

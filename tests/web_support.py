@@ -54,7 +54,8 @@ def csrf_token(client: TestClient, path: str = "/login") -> str:
 def sign_up(
     client: TestClient, username: str = "alice", password: str = PASSWORD, email: str | None = None
 ) -> str:
-    """Create an account through the sign-up form (the client is then signed in); returns a CSRF token."""
+    """Create an account through the sign-up form (the client is then signed in); returns the CSRF token
+    of the new session (signing in replaces it)."""
     token = csrf_token(client, "/signup")
     response = client.post(
         "/signup",
@@ -66,7 +67,7 @@ def sign_up(
         },
     )
     assert response.status_code == 303, response.text
-    return token
+    return csrf_token(client, "/account")
 
 
 def make_admin(sessions: sessionmaker[Session], username: str) -> None:

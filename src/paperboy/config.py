@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `paperboy serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `paperboy serve` listens on.")
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto headers are believed (empty: none; the client address is the connection's).",
+    )
     arxiv_api_url: str = Field(
         "https://export.arxiv.org/api/query", description="Endpoint of the arXiv Atom API."
     )

@@ -52,7 +52,7 @@ def create_user(
     except AddressError as exc:
         raise AccountError("email", str(exc)) from None
     name = _check_username(username)
-    problem = password_problem(password)
+    problem = password_problem(password, name, address)
     if problem:
         raise AccountError("password", problem)
     if session.scalar(select(User.id).where(func.lower(User.email) == address.lower())) is not None:
@@ -91,7 +91,7 @@ def authenticate(session: Session, login: str, password: str) -> User | None:
 def change_password(session: Session, user: User, current: str, new: str) -> None:
     if user.password_hash is None or not verify_password(user.password_hash, current):
         raise AccountError("current_password", "the current password is not correct")
-    problem = password_problem(new)
+    problem = password_problem(new, user.username, user.email)
     if problem:
         raise AccountError("new_password", problem)
     user.password_hash = hash_password(new)

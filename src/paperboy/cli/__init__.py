@@ -89,7 +89,12 @@ def serve(
     from paperboy.search.scheduler import background_indexer
     from paperboy.web.app import create_app
 
-    settings = ctx.obj.settings
+    if port is not None and not 1 <= port <= 65535:
+        fail(f"--port must be between 1 and 65535, got {port}")
+    # The address served at is the one links in emails point to (without PAPERBOY_BASE_URL).
+    settings = ctx.obj.settings.model_copy(
+        update={"host": host or ctx.obj.settings.host, "port": port or ctx.obj.settings.port}
+    )
     ctx.obj.require_schema()
     _log_to_stderr()
     embedder = make_embedder(settings)  # one model in memory, shared by searches, the indexer and digests
@@ -104,9 +109,13 @@ def serve(
     try:
         uvicorn.run(
             create_app(settings, embedder=embedder),
-            host=host or settings.host,
-            port=port or settings.port,
+            host=settings.host,
+            port=settings.port,
             log_level="info",
+            # Forwarded headers only from configured proxies: anyone else could forge the client address
+            # that rate limits count (uvicorn would otherwise believe any local process).
+            proxy_headers=bool(settings.trusted_proxies.strip()),
+            forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         )
     finally:
         for job in jobs:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -24,10 +25,16 @@ class SubscriptionLinks:
 
 
 def site_url(settings: Settings) -> str:
-    """Where links in emails point: the configured public address, else the address `serve` listens on."""
+    """Where links in emails point: the configured public address, else the address `serve` listens on
+    (`paperboy serve --host/--port` put theirs into the settings it runs with)."""
     if settings.base_url:
         return settings.base_url.rstrip("/")
-    return f"http://{settings.host}:{settings.port}"
+    host = settings.host
+    if host in ("0.0.0.0", "::", ""):  # every interface: name the machine, not "0.0.0.0"
+        host = socket.gethostname()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"http://{host}:{settings.port}"
 
 
 def _payload(subscription: Subscription) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from paperboy.db.models import Subscription
 from paperboy.digest.compose import DigestContent
 from paperboy.digest.links import SubscriptionLinks, site_url
 from paperboy.digest.subscriptions import topics_of
+from paperboy.links import paper_path
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -45,7 +46,7 @@ def _environment(html: bool) -> Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(authors=_authors, short=_short, wrap=_wrap)
+    env.filters.update(authors=_authors, short=_short, wrap=_wrap, paper_path=paper_path)
     return env
 
 
@@ -163,6 +164,11 @@ def digest_html(
 def confirmation_message(
     settings: Settings, subscription: Subscription, links: SubscriptionLinks, now: datetime
 ) -> EmailMessage:
+    """The double opt-in link, or, to an address already subscribed, a note that nothing changed with
+    its preferences link: the web page and the API answer both cases alike, so that nobody learns from
+    them whether an address is subscribed, and the owner learns that someone asked."""
+    if subscription.status == "active":
+        return _already_subscribed(settings, subscription, links, now)
     topics = topics_of(subscription)
     described = ", ".join([*topics.categories, *topics.keywords, *(f"papers by {a}" for a in topics.authors)])
     context = {
@@ -181,5 +187,22 @@ def confirmation_message(
         now,
     )
     message["Message-ID"] = f"<confirm.{subscription.id}.{int(now.timestamp())}@{message_domain(settings)}>"
+    message["Auto-Submitted"] = "auto-generated"
+    return message
+
+
+def _already_subscribed(
+    settings: Settings, subscription: Subscription, links: SubscriptionLinks, now: datetime
+) -> EmailMessage:
+    context = {"links": links, "email": subscription.email, "frequency": subscription.frequency}
+    message = _base_message(
+        settings,
+        subscription.email,
+        "You already get the Paperboy digest",
+        _TEXT.get_template("already.txt").render(context),
+        _HTML.get_template("already.html").render(context),
+        now,
+    )
+    message["Message-ID"] = f"<already.{subscription.id}.{int(now.timestamp())}@{message_domain(settings)}>"
     message["Auto-Submitted"] = "auto-generated"
     return message

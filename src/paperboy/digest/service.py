@@ -56,7 +56,8 @@ class DigestService:
         return links_for(self.settings, self.signer, subscription)
 
     def request(self, request: SubscriptionRequest, user_id: int | None = None) -> SubscribeOutcome:
-        """Record the subscription (pending) and email the confirmation link.
+        """Record the subscription (pending) and email the confirmation link (to an address already
+        subscribed: a note with its preferences link, changing nothing).
 
         SubscriptionError for bad input; DeliveryError when the email cannot be sent now (the pending
         subscription stays, and asking again resends the link).
@@ -65,14 +66,9 @@ class DigestService:
             outcome = subscribe(session, request, user_id)
             subscription = session.get(Subscription, outcome.subscription_id)
             assert subscription is not None
-            message = (
-                confirmation_message(self.settings, subscription, self.links(subscription), utcnow())
-                if outcome.needs_confirmation
-                else None
-            )
-        if message is not None:
-            with Mailer(self.settings) as mailer:
-                mailer.send(message)
+            message = confirmation_message(self.settings, subscription, self.links(subscription), utcnow())
+        with Mailer(self.settings) as mailer:
+            mailer.send(message)
         return outcome
 
     def subscribe_confirmed(self, request: SubscriptionRequest) -> SubscribeOutcome:
@@ -137,9 +133,11 @@ class DigestService:
                 )
             )
             apply_preferences(subscription, checked)
-            if subscription.status in ("paused", "unsubscribed"):
+            if subscription.status == "paused":
                 subscription.status = "active"  # saving preferences from the emailed link resumes delivery
                 subscription.bounce_count = 0
+            # An unsubscribed address stays so: an old link (kept in a mailbox, forwarded) must not start
+            # the digest again; subscribing anew asks for a new confirmation.
             return subscription
 
     def preview(

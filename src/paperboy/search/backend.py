@@ -133,9 +133,11 @@ class SearchBackend(Protocol):
         matching a query word."""
         ...
 
-    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
-        """Those of `paper_ids` that hold every group: a word exactly (or its plural or singular), or the
-        words of a compound in a row."""
+    def covering(
+        self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int], in_title: bool = False
+    ) -> set[int]:
+        """Those of `paper_ids` that hold every group (in their text, or in their title alone): a word
+        exactly (or its plural or singular), or the words of a compound in a row."""
         ...
 
     def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:

@@ -224,10 +224,12 @@ class EmbeddedBackend:
         lexical.update((pid, score) for pid, score in dense_bm25.result().items() if pid not in lexical)
         return Candidates(lexical, dense, matches)
 
-    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
+    def covering(
+        self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int], in_title: bool = False
+    ) -> set[int]:
         with self._reading():
             store = self.store()
-            return store.lexical.covering(groups, paper_ids) if store else set()
+            return store.lexical.covering(groups, paper_ids, in_title) if store else set()
 
     def newest(self, parsed: ParsedQuery, filters: SearchFilters, depth: int) -> list[int]:
         with self._reading():

@@ -26,6 +26,7 @@ from paperboy.search.terms import (
     register_analyzers,
     word_variants,
 )
+from paperboy.tex import tex_to_words
 
 WRITER_HEAP = 128_000_000
 MAX_TERM_DF = 0.3
@@ -38,6 +39,7 @@ def _schema() -> tantivy.Schema:
     builder.add_unsigned_field("paper_id", stored=True, indexed=True, fast=True)
     builder.add_text_field("text", stored=False, tokenizer_name=STEM_ANALYZER)
     builder.add_text_field("exact", stored=False, tokenizer_name=EXACT_ANALYZER, index_option="freq")
+    builder.add_text_field("title_words", stored=False, tokenizer_name=EXACT_ANALYZER)
     builder.add_text_field("authors", stored=False, tokenizer_name=EXACT_ANALYZER)
     builder.add_text_field("categories", stored=False, tokenizer_name="raw")
     builder.add_text_field("title_key", stored=False, tokenizer_name="raw")
@@ -77,6 +79,7 @@ class LexicalIndex:
             document.add_unsigned("paper_id", doc.paper_id)
             document.add_text("text", text)
             document.add_text("exact", text)
+            document.add_text("title_words", tex_to_words(doc.title))
             for author in doc.authors:
                 document.add_text("authors", author)
             for category in doc.categories:
@@ -221,29 +224,33 @@ class LexicalIndex:
         hits, _ = self._run(self._query(parsed, filters, paper_ids, words_required=True), len(paper_ids))
         return dict(hits)
 
-    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
-        """Those of `paper_ids` whose text holds every group: a word exactly (or its plural/singular), or
-        the words of a compound in a row (as stems, the way phrases match)."""
+    def covering(
+        self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int], in_title: bool = False
+    ) -> set[int]:
+        """Those of `paper_ids` whose text (or title alone) holds every group: a word exactly (or its
+        plural/singular), or the words of a compound in a row (as stems in the text, as words in titles)."""
         if not paper_ids or not groups:
             return set()
         occur = tantivy.Occur
+        field = "title_words" if in_title else "exact"
         clauses = [(occur.Must, self._restriction(paper_ids))]
         for group in groups:
             if len(group) == 1:
-                clauses.append((occur.Must, self._any_form(group)))
+                clauses.append((occur.Must, self._any_form(group, field)))
                 continue
-            stems = [stem for word in group for stem in analyzer().analyze(word)]
-            if len(stems) > 1:
-                clauses.append((occur.Must, tantivy.Query.phrase_query(self.schema, "text", stems)))
-            elif stems:
-                clauses.append((occur.Must, tantivy.Query.term_query(self.schema, "text", stems[0])))
+            terms = list(group) if in_title else [stem for word in group for stem in analyzer().analyze(word)]
+            phrase_field = field if in_title else "text"
+            if len(terms) > 1:
+                clauses.append((occur.Must, tantivy.Query.phrase_query(self.schema, phrase_field, terms)))
+            elif terms:
+                clauses.append((occur.Must, tantivy.Query.term_query(self.schema, phrase_field, terms[0])))
         hits, _ = self._run(tantivy.Query.boolean_query(clauses), len(paper_ids))
         return {paper_id for paper_id, _ in hits}
 
-    def _any_form(self, words: Iterable[str]) -> Any:
+    def _any_form(self, words: Iterable[str], field: str = "exact") -> Any:
         forms = [form for word in words for form in word_variants(word)]
         return tantivy.Query.boolean_query(
-            [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, "exact", form)) for form in forms]
+            [(tantivy.Occur.Should, tantivy.Query.term_query(self.schema, field, form)) for form in forms]
         )
 
     def together(self, word: str, others: Sequence[str]) -> int:

@@ -36,6 +36,7 @@ from paperboy.search.qdrant_writer import QdrantWriter
 from paperboy.search.query import ParsedQuery, SearchFilters, day_number, title_key
 from paperboy.search.terms import exact_words, indexed_text, word_variants
 from paperboy.search.vocabulary import Vocabulary
+from paperboy.tex import tex_to_words
 
 ALIAS = "papers"
 ORIGINS = "qdrant-origins.json"
@@ -103,6 +104,8 @@ class QdrantBackend:
             "author_tokens": sorted({t for name in paper.authors for t in exact_words(name)}),
             "authors": list(paper.authors),
             "words": sorted(set(exact_words(text))),
+            "title_words": sorted(set(exact_words(tex_to_words(paper.title)))),
+            "title": tex_to_words(paper.title),
             "text": text,
         }
 
@@ -122,6 +125,7 @@ class QdrantBackend:
                 ("author_tokens", models.PayloadSchemaType.KEYWORD),
                 ("title_key", models.PayloadSchemaType.KEYWORD),
                 ("words", models.PayloadSchemaType.KEYWORD),
+                ("title_words", models.PayloadSchemaType.KEYWORD),
             ):
                 self.client.create_payload_index(name, field, field_schema=schema)
 
@@ -346,23 +350,28 @@ class QdrantBackend:
         matches = self._matches(parsed, filters) if count else len(lexical)
         return Candidates(lexical, dense, matches)
 
-    def covering(self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int]) -> set[int]:
-        """Single words through the `words` payload; compounds as stems in a row of the stored text."""
+    def covering(
+        self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int], in_title: bool = False
+    ) -> set[int]:
+        """Single words through the `words` (or `title_words`) payload; compounds as stems in a row of the
+        stored text (or title)."""
         models = qdrant_models()
         if not groups or not paper_ids or self._current() is None:
             return set()
+        key = "title_words" if in_title else "words"
         must: list[Any] = [models.HasIdCondition(has_id=list(paper_ids))]
         must += [
-            models.FieldCondition(key="words", match=models.MatchAny(any=list(word_variants(word))))
+            models.FieldCondition(key=key, match=models.MatchAny(any=list(word_variants(word))))
             for group in groups
             for word in group
         ]
         compounds = [stems_in_order(" ".join(group)) for group in groups if len(group) > 1]
+        stored = "title" if in_title else "text"
         points, _ = self.client.scroll(
             self.alias,
             scroll_filter=models.Filter(must=must),
             limit=len(paper_ids),
-            with_payload=["text"] if compounds else False,
+            with_payload=[stored] if compounds else False,
         )
         if not compounds:
             return {int(p.id) for p in points}
@@ -370,7 +379,7 @@ class QdrantBackend:
             int(p.id)
             for p in points
             if all(
-                contains_phrase(stems_in_order(str((p.payload or {}).get("text", ""))), c) for c in compounds
+                contains_phrase(stems_in_order(str((p.payload or {}).get(stored, ""))), c) for c in compounds
             )
         }
 

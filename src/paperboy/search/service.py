@@ -6,9 +6,10 @@ or Qdrant); this service does everything else, the same way for every backend:
 2. Misspelled words are corrected against the library's vocabulary (search/spelling.py); the result
    says so. A query none of whose words the library holds has no results (meaning search alone would
    show unrelated papers for, say, a script the library has no words in).
-3. Candidates are fused (search/fusion.py). For short queries, papers holding every query word
-   (exactly, or as its plural, or as a corrected typo) come before papers that only match in meaning;
-   long, natural-language queries keep the tuned fusion, which scores best on them.
+3. Candidates are fused (search/fusion.py). For short queries, papers whose title holds every query
+   word come first, then papers holding every word anywhere (exactly, or as its plural, or as a
+   corrected typo), then papers that only match in meaning; long, natural-language queries keep the
+   tuned fusion, which scores best on them.
 4. Exact titles are pinned first, then filters, pagination, and the papers' text and community totals.
 """
 
@@ -179,9 +180,13 @@ class SearchService:
         else:
             scores = fuse(candidates, self.params)
         order = sorted(scores.items(), key=lambda item: (-item[1].fused, item[0]))
-        holding = self.backend.covering(groups, [pid for pid, _ in order]) if groups and order else set()
-        first = [(pid, score, "all-words") for pid, score in order if pid in holding]
-        return first + [(pid, score, None) for pid, score in order if pid not in holding], holding
+        ids = [pid for pid, _ in order]
+        holding = self.backend.covering(groups, ids) if groups and order else set()
+        in_title = self.backend.covering(groups, sorted(holding), in_title=True) if holding else set()
+        tier = {pid: 0 if pid in in_title else 1 if pid in holding else 2 for pid in ids}
+        marks = ("title-words", "all-words", None)
+        ranked = sorted(order, key=lambda item: tier[item[0]])  # stable: fused order within each tier
+        return [(pid, score, marks[tier[pid]]) for pid, score in ranked], holding
 
     def _candidates(
         self, parsed: ParsedQuery, request: SearchRequest, depth: int, embed_text: str

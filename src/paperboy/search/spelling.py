@@ -109,6 +109,26 @@ def _corrected_word(word: str, replacements: dict[str, str]) -> str:
     return word
 
 
+def _fixes(
+    suggestions: dict[str, list[Suggestion]],
+    known: dict[str, int],
+    context: list[str],
+    together: CoCounts,
+    previous: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The best suggestion for each suspect word, in the context of the known words (and of the other
+    suspects' corrections from a previous round: a query whose every word is misspelled, such as a
+    half-remembered title, has no other context)."""
+    fixes: dict[str, str] = {}
+    for token, options in suggestions.items():
+        others = context + [fix for other, fix in (previous or {}).items() if other != token]
+        best = _choose(token, options, others, together)
+        papers = known.get(token, 0)
+        if best and (papers == 0 or best.papers >= DOMINANCE * papers):
+            fixes[token] = best.word
+    return fixes
+
+
 def correct(
     parsed: ParsedQuery, vocabulary: Vocabulary | None, counts: Counts, together: CoCounts
 ) -> Correction | None:
@@ -131,12 +151,10 @@ def correct(
         t for t in tokens if known.get(t, 0) <= RARE and not t.isdigit() and not vocabulary.knows_stem_of(t)
     }
     context = [w for w in content_words(parsed.words) if w not in suspects and known.get(w, 0) > 0]
-    fixes: dict[str, str] = {}
-    for token in sorted(suspects):
-        best = _choose(token, vocabulary.suggest(token), context, together)
-        papers = known.get(token, 0)
-        if best and (papers == 0 or best.papers >= DOMINANCE * papers):
-            fixes[token] = best.word
+    suggestions = {token: vocabulary.suggest(token) for token in sorted(suspects)}
+    fixes = _fixes(suggestions, known, context, together)
+    if len(fixes) > 1:  # again, each word now in the company of the others' corrections
+        fixes = _fixes(suggestions, known, context, together, fixes)
     if not fixes:
         return None
     changes: dict[str, str] = {}

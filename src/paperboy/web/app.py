@@ -19,6 +19,7 @@ from paperboy.config import Settings
 from paperboy.db.engine import engine_from_settings, session_factory
 from paperboy.digest.service import DigestService
 from paperboy.feed.periods import Period
+from paperboy.links import paper_path
 from paperboy.search.embedder import Embedder
 from paperboy.search.factory import make_embedder, make_search_service
 from paperboy.search.service import SearchService
@@ -68,7 +69,9 @@ def _authors(names: list[str] | tuple[str, ...], limit: int = 8) -> str:
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
-    env.filters.update(rich=rich_text, linkify=linkify, short=short_text, date=_date, authors=_authors)
+    env.filters.update(
+        rich=rich_text, linkify=linkify, short=short_text, date=_date, authors=_authors, paper_path=paper_path
+    )
     env.globals.update(version=__version__, Period=Period)
     return templates
 
@@ -105,6 +108,8 @@ def create_app(
         digests=DigestService(settings, sessions),
         limiters={
             "auth": RateLimiter(settings.rate_limit_auth),
+            # Failed sign-ins per account, whatever address they come from (ASVS 2.2.1).
+            "account": RateLimiter(settings.rate_limit_auth, window=900),
             "write": RateLimiter(settings.rate_limit_write),
         },
     )

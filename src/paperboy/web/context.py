@@ -3,6 +3,7 @@ and `render` for pages. Routes stay thin: they parse, call a service and render.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -18,6 +19,7 @@ from paperboy.accounts.sessions import user_for_session
 from paperboy.community.submissions import Fetcher
 from paperboy.config import Settings
 from paperboy.db.models import User
+from paperboy.digest.links import site_url
 from paperboy.digest.service import DigestService
 from paperboy.search.service import SearchService
 from paperboy.web.security import (
@@ -104,8 +106,24 @@ class ApiError(Exception):
 
 
 def base_url(request: Request) -> str:
-    configured = web(request).settings.base_url
-    return configured.rstrip("/") if configured else str(request.base_url).rstrip("/")
+    """The site's address for absolute links (feeds, the API): PAPERBOY_BASE_URL, else the address the
+    request came to when it names this server, else the address `serve` listens on. Never an arbitrary
+    Host header: links in a cached feed would point wherever a client claimed."""
+    settings = web(request).settings
+    if settings.base_url:
+        return settings.base_url.rstrip("/")
+    host = (request.headers.get("host") or "").lower()
+    if host in served_hosts(settings.host, settings.port):
+        return str(request.base_url).rstrip("/")
+    return site_url(settings)
+
+
+def served_hosts(host: str, port: int) -> frozenset[str]:
+    """Host headers that name this server: its address, loopback and its machine name, with the port."""
+    names = {host.lower(), "localhost", "127.0.0.1", "[::1]", socket.gethostname().lower()}
+    if host in ("0.0.0.0", "::", ""):
+        names.add(socket.getfqdn().lower())
+    return frozenset({f"{name}:{port}" for name in names} | ({*names} if port == 80 else set()))
 
 
 def web(request: Request) -> WebContext:

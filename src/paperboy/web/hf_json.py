@@ -8,6 +8,7 @@ from typing import Any
 
 from paperboy.db.models import DailyEntry, Paper
 from paperboy.feed.daily import FeedItem
+from paperboy.links import paper_path
 
 AVATAR_URL = "/static/avatar.svg"
 
@@ -65,7 +66,7 @@ def paper_details_json(paper: Paper, upvotes: int, comments: int, base_url: str)
             "updatedAt": iso_millis(paper.updated_at),
             "version": paper.version,
             "withdrawn": paper.withdrawn,
-            "url": f"{base_url}/papers/{paper.arxiv_id}",
+            "url": f"{base_url}{paper_path(paper.arxiv_id)}",
             "arxivUrl": f"https://arxiv.org/abs/{paper.arxiv_id}",
             "pdfUrl": f"https://arxiv.org/pdf/{paper.arxiv_id}",
         }
@@ -97,7 +98,7 @@ def daily_entry_json(item: FeedItem, base_url: str) -> dict[str, Any]:
         "paper": paper_json(paper, item.upvotes, entry),
         "publishedAt": iso_millis(entry.submitted_at),
         "title": paper.title,
-        "thumbnail": extra.get("thumbnail") or f"{base_url}/papers/{paper.arxiv_id}/card.svg",
+        "thumbnail": extra.get("thumbnail") or f"{base_url}{paper_path(paper.arxiv_id)}/card.svg",
         "numComments": item.comments,
         "submittedBy": submitter_json(entry),
     }

@@ -129,6 +129,17 @@ class RateLimiter:
         self._events: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    def blocked(self, key: str) -> int | None:
+        """Seconds until `key` may try again, without counting this look (None: it may now)."""
+        now = self._clock()
+        with self._lock:
+            events = self._events.get(key)
+            while events and events[0] <= now - self.window:
+                events.popleft()
+            if events is not None and len(events) >= self.limit:
+                return max(1, math.ceil(events[0] + self.window - now))
+            return None
+
     def hit(self, key: str) -> int | None:
         """Record an event; None when allowed, else the seconds until the next one would be."""
         now = self._clock()

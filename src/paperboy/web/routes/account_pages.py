@@ -12,6 +12,7 @@ from paperboy.accounts.users import AccountError, authenticate, change_password,
 from paperboy.db.engine import transaction
 from paperboy.db.models import User
 from paperboy.web.context import (
+    RateLimited,
     Viewer,
     check_csrf,
     rate_limit,
@@ -103,9 +104,15 @@ def post_login(
     password: Text = "",
     next_: NextPath = "/",
 ) -> Response:
+    attempts = web(request).limiters["account"]
+    account = login.strip().lower()
+    wait = attempts.blocked(account)
+    if wait is not None:
+        raise RateLimited(wait)
     with transaction(web(request).sessions) as session:
         user = authenticate(session, login, password)
     if user is None:
+        attempts.hit(account)
         context = {
             "next": safe_next(next_),
             "error": "That email or username and password do not match an account.",

@@ -240,7 +240,8 @@ def post_subscription(request: Request, body: Annotated[SubscriptionBody, Body()
         raise ApiError(
             503, f"the confirmation email could not be sent now; try again later ({exc})"
         ) from None
-    status = "pending" if outcome.needs_confirmation else "active"
+    # "pending" whatever the address's state: the API must not tell who is subscribed (the owner of an
+    # address that already is gets an email instead).
     return JSONResponse(
-        {"email": outcome.email, "frequency": body.frequency, "status": status}, status_code=202
+        {"email": outcome.email, "frequency": body.frequency, "status": "pending"}, status_code=202
     )

@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from paperboy.clock import utcnow
 from paperboy.feed.daily import FeedItem, latest_date, period_items, trending_items
 from paperboy.feed.periods import Period, PeriodError, parse_period
+from paperboy.links import paper_path
 from paperboy.search.query import QueryError
 from paperboy.search.service import SearchRequest
 from paperboy.web.context import ApiError, base_url, web
@@ -74,7 +75,7 @@ def render_feed(
         SubElement(channel, "lastBuildDate").text = format_datetime(_utc(updated))
         for entry in entries:
             item = SubElement(channel, "item")
-            link = f"{base}/papers/{entry.arxiv_id}"
+            link = f"{base}{paper_path(entry.arxiv_id)}"
             SubElement(item, "title").text = entry.title
             SubElement(item, "link").text = link
             SubElement(item, "guid", {"isPermaLink": "true"}).text = link
@@ -91,7 +92,7 @@ def render_feed(
     SubElement(feed, "link", {"href": site_url, "rel": "alternate"})
     for entry in entries:
         node = SubElement(feed, "entry")
-        link = f"{base}/papers/{entry.arxiv_id}"
+        link = f"{base}{paper_path(entry.arxiv_id)}"
         SubElement(node, "title").text = entry.title
         SubElement(node, "id").text = link
         SubElement(node, "link", {"href": link})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -25,6 +25,7 @@ from paperboy.community.votes import has_voted, paper_upvotes, toggle_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Comment, DailyEntry, Paper, User
 from paperboy.db.repositories.papers import find_paper, get_paper
+from paperboy.links import paper_path
 from paperboy.search.service import Hit
 from paperboy.search.status import IndexStatus
 from paperboy.web.context import (
@@ -109,7 +110,7 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
         if paper is None:
             return _not_found(request, arxiv_id)
         if paper.arxiv_id != arxiv_id:  # 2410.17243v1 or an arXiv URL: one address per paper
-            return RedirectResponse(f"/papers/{quote(paper.arxiv_id, safe='/')}", status_code=301)
+            return RedirectResponse(paper_path(paper.arxiv_id), status_code=301)
         upvotes = paper_upvotes(session, paper)
         voted = has_voted(session, viewer.id if viewer else None, paper)
         comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))
@@ -155,7 +156,7 @@ def post_upvote(
         upvotes = paper_upvotes(session, paper)
     if _wants_json(request):
         return JSONResponse({"upvoted": voted, "upvotes": upvotes})
-    return RedirectResponse(_same_site_referer(request) or f"/papers/{arxiv_id}", status_code=303)
+    return RedirectResponse(_same_site_referer(request) or paper_path(arxiv_id), status_code=303)
 
 
 def _same_site_referer(request: Request) -> str | None:
@@ -171,7 +172,7 @@ def _comment_error(request: Request, arxiv_id: str, message: str) -> HTMLRespons
     return render(
         request,
         "error.html",
-        {"title": "Comment not saved", "message": message, "back": f"/papers/{arxiv_id}"},
+        {"title": "Comment not saved", "message": message, "back": paper_path(arxiv_id)},
         400,
     )
 
@@ -194,7 +195,7 @@ def post_comment(
             anchor = comment.id
     except CommentError as exc:
         return _comment_error(request, arxiv_id, str(exc))
-    return RedirectResponse(f"/papers/{arxiv_id}?notice=comment-saved#comment-{anchor}", status_code=303)
+    return RedirectResponse(f"{paper_path(arxiv_id)}?notice=comment-saved#comment-{anchor}", status_code=303)
 
 
 def _comment_paper_id(session: Session, comment_id: int) -> str:
@@ -211,7 +212,7 @@ def _change_comment(
     failure: str,
     target: str,
 ) -> Response:
-    """Apply one comment change as the viewer; back to the paper (`target` formats `{arxiv_id}`)."""
+    """Apply one comment change as the viewer; back to the paper (`target` formats `{paper}`, its path)."""
     try:
         with transaction(web(request).sessions) as session:
             user = session.get(User, viewer.id)
@@ -220,7 +221,7 @@ def _change_comment(
             arxiv_id = _comment_paper_id(session, comment_id)
     except CommentError as exc:
         return render(request, "error.html", {"title": failure, "message": str(exc)}, 400)
-    return RedirectResponse(target.format(arxiv_id=arxiv_id), status_code=303)
+    return RedirectResponse(target.format(paper=paper_path(arxiv_id)), status_code=303)
 
 
 @router.post("/comments/{comment_id}/edit", dependencies=_write, response_model=None)
@@ -236,7 +237,7 @@ def post_comment_edit(
         comment_id,
         lambda session, user: edit_comment(session, user, comment_id, body),
         "Comment not saved",
-        f"/papers/{{arxiv_id}}?notice=comment-saved#comment-{comment_id}",
+        f"{{paper}}?notice=comment-saved#comment-{comment_id}",
     )
 
 
@@ -250,7 +251,7 @@ def post_comment_delete(
         comment_id,
         lambda session, user: delete_comment(session, user, comment_id),
         "Comment not deleted",
-        "/papers/{arxiv_id}?notice=comment-deleted#comments",
+        "{paper}?notice=comment-deleted#comments",
     )
 
 
@@ -275,7 +276,7 @@ def post_comment_hide(
         comment_id,
         lambda session, admin: set_comment_hidden(session, admin, comment_id, hidden),
         "Comment unchanged",
-        f"/papers/{{arxiv_id}}#comment-{comment_id}",
+        f"{{paper}}#comment-{comment_id}",
     )
 
 

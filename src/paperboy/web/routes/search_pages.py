@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import re
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.feed.periods import PeriodError, parse_day
+from paperboy.links import paper_path
 from paperboy.search.backend import Mode
 from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import MODES, SearchRequest, SearchResult
@@ -85,6 +85,6 @@ def read_search(
         context["error"] = str(exc)
         return render(request, "search.html", context, 400)
     if result.exact_id and len(result.hits) == 1 and not search_request.filters.active:
-        return RedirectResponse(f"/papers/{quote(result.exact_id, safe='/')}", status_code=303)
+        return RedirectResponse(paper_path(result.exact_id), status_code=303)
     context.update(result=result, stems=query_stems(result.searched_for), status=service.status())
     return render(request, "search.html", context)

@@ -9,6 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.community.submissions import SubmissionError, submit_paper
 from paperboy.db.models import User
+from paperboy.links import paper_path
 from paperboy.web.context import Viewer, check_csrf, rate_limit, render, require_viewer, web
 from paperboy.web.fields import FormText
 
@@ -39,4 +40,4 @@ def post_submit(
         context = {"value": paper, "error": str(exc), "page_title": "Submit a paper"}
         return render(request, "submit.html", context, 400)
     notice = "submitted" if result.added else "already-submitted"
-    return RedirectResponse(f"/papers/{result.arxiv_id}?notice={notice}", status_code=303)
+    return RedirectResponse(f"{paper_path(result.arxiv_id)}?notice={notice}", status_code=303)

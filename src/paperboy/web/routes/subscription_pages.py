@@ -118,21 +118,15 @@ def post_subscribe(request: Request, form: Annotated[SubscribeForm, Form()]) -> 
             {"title": "Email not sent yet", "message": message, "page_title": "Subscribe"},
             503,
         )
-    if outcome.needs_confirmation:
-        message = (
-            f"We sent a confirmation link to {outcome.email}. The digest starts once you click it: "
-            "nothing is sent to an address that did not ask for it."
-        )
-        return render(
-            request,
-            "subscription_done.html",
-            {"title": "Check your inbox", "message": message, "page_title": "Subscribe"},
-        )
-    message = f"{outcome.email} already gets this digest. Use the preferences link at the bottom of any digest to change it."
+    # The same answer whether or not the address already gets the digest (its owner gets an email).
+    message = (
+        f"We sent an email to {outcome.email}. If it asked for a new digest, the digest starts once you "
+        "click the confirmation link in it: nothing is sent to an address that did not ask for it."
+    )
     return render(
         request,
         "subscription_done.html",
-        {"title": "Already subscribed", "message": message, "page_title": "Subscribe"},
+        {"title": "Check your inbox", "message": message, "page_title": "Subscribe"},
     )
 
 
