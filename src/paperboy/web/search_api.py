@@ -15,6 +15,7 @@ from paperboy.search.backend import Mode
 from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import Hit, SearchRequest, SearchService
 from paperboy.web.hf_json import iso_millis
+from paperboy.web.openapi import errors
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
     @router.get(
         "/api/papers/search",
         summary="Search papers",
+        responses=errors(400, 503),
         response_description="Hits, best first. Headers: X-Search-Total (papers that match), "
         "X-Search-Corrected-Query (the query searched when misspelled words were corrected, percent-encoded "
         "UTF-8), X-Search-Took-Ms.",
@@ -98,7 +100,12 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
             headers["X-Search-Corrected-Query"] = quote(result.correction.text, safe=" ")
         return JSONResponse([hit_json(hit) for hit in result.hits], headers=headers)
 
-    @router.get("/api/index/status", tags=["meta"], summary="How much of the library search covers")
+    @router.get(
+        "/api/index/status",
+        tags=["meta"],
+        summary="How much of the library search covers",
+        responses=errors(),
+    )
     def read_index_status() -> IndexStatusOut:
         return IndexStatusOut(**service().status().as_json())
 

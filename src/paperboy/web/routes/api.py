@@ -29,6 +29,7 @@ from paperboy.feed.daily import period_items, recent_items, trending_items
 from paperboy.feed.periods import PeriodError, parse_period
 from paperboy.web.context import ApiError, base_url, rate_limit, web
 from paperboy.web.hf_json import daily_entry_json, paper_details_json, paper_json
+from paperboy.web.openapi import errors
 
 router = APIRouter(prefix="/api", tags=["papers"])
 
@@ -48,7 +49,7 @@ def api_user(request: Request, authorization: Annotated[str | None, Header()] = 
     return user
 
 
-@router.get("/daily_papers", summary="Daily papers (Hugging Face compatible)")
+@router.get("/daily_papers", summary="Daily papers (Hugging Face compatible)", responses=errors(400))
 def list_daily_papers(
     request: Request,
     p: Annotated[int, Query(ge=0, le=10_000, description="Page number, from 0.")] = 0,
@@ -88,7 +89,7 @@ def list_daily_papers(
         return JSONResponse([daily_entry_json(item, base) for item in items])
 
 
-@router.get("/papers", summary="All papers, newest first, by cursor")
+@router.get("/papers", summary="All papers, newest first, by cursor", responses=errors(400))
 def list_papers(
     request: Request,
     cursor: Annotated[
@@ -137,7 +138,10 @@ def _paper_or_404(session: Session, arxiv_id: str) -> Paper:
 
 
 @router.post(
-    "/papers/{arxiv_id:path}/upvote", dependencies=[Depends(rate_limit("write"))], summary="Upvote a paper"
+    "/papers/{arxiv_id:path}/upvote",
+    dependencies=[Depends(rate_limit("write"))],
+    summary="Upvote a paper",
+    responses=errors(401, 404, 429),
 )
 def post_upvote(request: Request, arxiv_id: str, user: Annotated[User, Depends(api_user)]) -> JSONResponse:
     return _vote(request, arxiv_id, user, True)
@@ -147,6 +151,7 @@ def post_upvote(request: Request, arxiv_id: str, user: Annotated[User, Depends(a
     "/papers/{arxiv_id:path}/upvote",
     dependencies=[Depends(rate_limit("write"))],
     summary="Withdraw an upvote",
+    responses=errors(401, 404, 429),
 )
 def delete_upvote(request: Request, arxiv_id: str, user: Annotated[User, Depends(api_user)]) -> JSONResponse:
     return _vote(request, arxiv_id, user, False)
@@ -163,7 +168,7 @@ def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONRespo
     return JSONResponse({"id": arxiv_id, "upvoted": state, "upvotes": upvotes})
 
 
-@router.get("/papers/{arxiv_id:path}", summary="One paper")
+@router.get("/papers/{arxiv_id:path}", summary="One paper", responses=errors(404))
 def read_paper(request: Request, arxiv_id: Annotated[str, Path(max_length=100)]) -> JSONResponse:
     with web(request).sessions() as session:
         paper = _paper_or_404(session, arxiv_id)
@@ -180,7 +185,10 @@ class IndexRequest(BaseModel):
 
 
 @router.post(
-    "/papers/index", dependencies=[Depends(rate_limit("write"))], summary="Add a paper (and submit it today)"
+    "/papers/index",
+    dependencies=[Depends(rate_limit("write"))],
+    summary="Add a paper (and submit it today)",
+    responses=errors(400, 401, 429, 503),
 )
 def post_index(
     request: Request, body: Annotated[IndexRequest, Body()], user: Annotated[User, Depends(api_user)]
@@ -223,6 +231,7 @@ _SUBSCRIPTION_FIELDS = {
     "/subscriptions",
     dependencies=[Depends(rate_limit("auth"))],
     summary="Subscribe to the email digest (double opt-in)",
+    responses=errors(400, 429, 503),
     status_code=202,
 )
 def post_subscription(request: Request, body: Annotated[SubscriptionBody, Body()]) -> JSONResponse:

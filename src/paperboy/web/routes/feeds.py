@@ -21,6 +21,7 @@ from paperboy.links import paper_path
 from paperboy.search.query import QueryError
 from paperboy.search.service import SearchRequest
 from paperboy.web.context import ApiError, base_url, web
+from paperboy.web.openapi import FEED_RESPONSES
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 Format = Literal["rss", "atom"]
@@ -112,7 +113,9 @@ def _response(
     return Response(body, media_type=MEDIA_TYPES[fmt], headers={"Cache-Control": "public, max-age=300"})
 
 
-@router.get("/daily.{fmt}", summary="The daily list as a feed")
+@router.get(
+    "/daily.{fmt}", summary="The daily list as a feed", response_class=Response, responses=FEED_RESPONSES
+)
 def daily_feed(
     request: Request,
     fmt: Annotated[Format, Path(description="rss or atom")],
@@ -140,7 +143,9 @@ def daily_feed(
     return _response(request, fmt, f"Daily papers — {label}", site, entries)
 
 
-@router.get("/trending.{fmt}", summary="Trending papers as a feed")
+@router.get(
+    "/trending.{fmt}", summary="Trending papers as a feed", response_class=Response, responses=FEED_RESPONSES
+)
 def trending_feed(request: Request, fmt: Annotated[Format, Path(description="rss or atom")]) -> Response:
     settings = web(request).settings
     with web(request).sessions() as session:
@@ -148,7 +153,9 @@ def trending_feed(request: Request, fmt: Annotated[Format, Path(description="rss
     return _response(request, fmt, "Trending papers", "/trending", _entries_of(items))
 
 
-@router.get("/search.{fmt}", summary="Search results as a feed")
+@router.get(
+    "/search.{fmt}", summary="Search results as a feed", response_class=Response, responses=FEED_RESPONSES
+)
 def search_feed(
     request: Request,
     fmt: Annotated[Format, Path(description="rss or atom")],
