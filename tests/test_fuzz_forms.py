@@ -6,9 +6,9 @@ server error, and the server must keep answering on the same connection afterwar
 from __future__ import annotations
 
 import re
-from urllib.parse import quote
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.routing import APIRoute
