@@ -81,9 +81,7 @@ def concrete(path: str, draw: Any) -> str:
         name = match.group(1)
         if name.endswith("_id") and ":path" not in name:
             return str(draw(INTEGERS))
-        return draw(
-            st.one_of(st.just("2410.17243"), HOSTILE_TEXT.map(lambda t: quote(t, safe="") or "x"))
-        )
+        return draw(st.one_of(st.just("2410.17243"), HOSTILE_TEXT.map(lambda t: quote(t, safe="") or "x")))
 
     return re.sub(r"\{([^}]+)\}", fill, path)
 
