@@ -5,6 +5,7 @@ the long version whose counts are in docs/RELIABILITY.md."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,10 @@ from paperboy.config import Settings
 from paperboy.search.indexer import Indexer
 from paperboy.web.app import create_app
 from search_support import MemoizingEmbedder
-from web_support import ingest_hf_daily
+from web_support import ingest_hf_daily, report
 
-EXAMPLES = 40
+EXAMPLES = int(os.environ.get("PAPERBOY_FUZZ_EXAMPLES", "40"))
+"""Generated requests per operation (bench/fuzz_long.py raises it for the long run)."""
 CHECKS = (
     schemathesis.checks.not_a_server_error,
     schemathesis.checks.status_code_conformance,
@@ -43,7 +45,7 @@ def api_schema(
 def test_the_api_never_fails_and_answers_as_documented(api_schema: Any) -> None:
     """Every documented operation, with generated requests (positive and negative)."""
     failures: list[str] = []
-    operations = 0
+    operations = sent = 0
     for result in api_schema.get_all_operations():
         operation = result.ok()
         operations += 1
@@ -56,6 +58,8 @@ def test_the_api_never_fails_and_answers_as_documented(api_schema: Any) -> None:
             suppress_health_check=list(HealthCheck),
         )
         def check(case: Any) -> None:
+            nonlocal sent
+            sent += 1
             case.call_and_validate(checks=CHECKS)
 
         try:
@@ -63,4 +67,5 @@ def test_the_api_never_fails_and_answers_as_documented(api_schema: Any) -> None:
         except (Exception, BaseExceptionGroup) as exc:  # collect every operation's failure, report all
             failures.append(f"{operation.method.upper()} {operation.path}: {str(exc)[:1500]}")
     assert operations >= 10
+    report("api", sent, len(failures))
     assert not failures, "\n\n".join(failures)

@@ -5,6 +5,7 @@ server error, and the server must keep answering on the same connection afterwar
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,10 @@ from hypothesis import strategies as st
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.config import Settings
-from web_support import csrf_token, ingest_hf_daily, make_client, sign_up
+from web_support import csrf_token, ingest_hf_daily, make_client, report, sign_up
 
-EXAMPLES = 30
+EXAMPLES = int(os.environ.get("PAPERBOY_FUZZ_EXAMPLES", "30"))
+"""Generated requests per route (bench/fuzz_long.py raises it for the long run)."""
 HOSTILE_TEXT = st.one_of(
     st.text(max_size=40),
     st.sampled_from(
@@ -131,6 +133,7 @@ def test_every_form_survives_hostile_input(site: tuple[TestClient, TestClient]) 
         assert response.status_code < 500, (url, form, headers, response.status_code, response.text[:300])
 
     post_something()
+    report("forms", sent, 0)
     assert sent >= EXAMPLES * len(routes)
     assert anonymous.get("/healthz").status_code == 200 and member.get("/").status_code == 200
 
@@ -148,6 +151,8 @@ def test_every_page_path_survives_hostile_parameters(site: tuple[TestClient, Tes
         "/api/papers?cursor=",
     ]
 
+    sent = 0
+
     @given(st.data())
     @settings(
         max_examples=EXAMPLES * (len(pages) + len(queries)),
@@ -156,6 +161,8 @@ def test_every_page_path_survives_hostile_parameters(site: tuple[TestClient, Tes
         suppress_health_check=list(HealthCheck),
     )
     def get_something(data: Any) -> None:
+        nonlocal sent
+        sent += 1
         client = data.draw(st.sampled_from([anonymous, member]))
         if data.draw(st.booleans()):
             url = concrete(data.draw(st.sampled_from(pages)), data.draw)
@@ -167,3 +174,4 @@ def test_every_page_path_survives_hostile_parameters(site: tuple[TestClient, Tes
         assert response.status_code < 500, (response.url, response.status_code, response.text[:300])
 
     get_something()
+    report("paths", sent, 0)

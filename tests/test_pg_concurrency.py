@@ -153,7 +153,9 @@ def sign_up(client: httpx.Client, username: str) -> str:
         },
     )
     assert response.status_code == 303, response.text[:500]
-    return token
+    signed_in = _CSRF.search(client.get("/account").text)  # signing up starts a session with its own token
+    assert signed_in
+    return signed_in.group(1)
 
 
 def toggle_vote(client: httpx.Client, token: str, arxiv_id: str) -> httpx.Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
 import threading
@@ -93,3 +95,11 @@ def running_server(app: FastAPI, sock: socket.socket) -> Iterator[None]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def report(suite: str, requests: int, failures: int) -> None:
+    """Append a fuzz run's counts to $PAPERBOY_FUZZ_REPORT, when set (bench/fuzz_long.py reads them)."""
+    target = os.environ.get("PAPERBOY_FUZZ_REPORT")
+    if target:
+        with open(target, "a") as handle:
+            handle.write(json.dumps({"suite": suite, "requests": requests, "failures": failures}) + "\n")

@@ -9,6 +9,7 @@ import sys
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import OperationalError
 
 from paperboy.cli.context import EXIT_ERROR, AppContext, fail
 from paperboy.cli.db import db_app, init_data_dir
@@ -19,6 +20,7 @@ from paperboy.cli.papers import papers_app
 from paperboy.cli.search import index_command, search_command
 from paperboy.cli.users import users_app
 from paperboy.config import Settings
+from paperboy.db.engine import storage_problem
 
 app = typer.Typer(
     name="paperboy",
@@ -137,6 +139,16 @@ def main() -> None:
     """Console-script entry point: unexpected errors get one line, the traceback only with PAPERBOY_DEBUG=1."""
     try:
         app()
+    except OperationalError as exc:  # the data cannot be written or read: say why, in words
+        if os.environ.get("PAPERBOY_DEBUG"):
+            raise
+        typer.secho(
+            f"error: the database cannot be used: {storage_problem(exc)} ({str(exc.orig).splitlines()[0]}); "
+            "what was committed before is kept, and running the command again resumes",
+            err=True,
+            fg=typer.colors.RED,
+        )
+        sys.exit(EXIT_ERROR)
     except Exception as exc:
         if os.environ.get("PAPERBOY_DEBUG"):
             raise

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -88,9 +90,16 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+def _read_only(home: Path) -> bool:
+    try:
+        return bool(os.statvfs(home).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
 _STORAGE_PROBLEMS = (
     (("database or disk is full", "no space left", "could not extend file", "disk full"), "its disk is full"),
-    (("disk i/o error",), "its disk cannot be read or written (an I/O error)"),
+    (("disk i/o error",), "its disk cannot be read or written (full, or failing: an I/O error)"),
     (
         ("unable to open database file",),
         "its database file cannot be opened (missing, or a permission problem)",
@@ -104,8 +113,11 @@ _STORAGE_PROBLEMS = (
 )
 
 
-def storage_problem(error: BaseException) -> str:
-    """What a database error means for an operator, in words ("its disk is full"), not driver jargon."""
+def storage_problem(error: BaseException, home: Path | None = None) -> str:
+    """What a database error means for an operator, in words ("its disk is full"), not driver jargon;
+    `home` (the data dir) lets it tell a read-only file system from a missing file."""
+    if home is not None and _read_only(home):
+        return "its data directory is on a read-only file system"
     text = str(getattr(error, "orig", None) or error).lower()
     for needles, meaning in _STORAGE_PROBLEMS:
         if any(needle in text for needle in needles):

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.db.engine import storage_problem
-from paperboy.web.context import ApiError, CsrfFailed, LoginRequired, RateLimited, login_url, render
+from paperboy.web.context import ApiError, CsrfFailed, LoginRequired, RateLimited, login_url, render, web
 from paperboy.web.security import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("paperboy.web")
@@ -100,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def on_storage_error(request: Request, exc: OperationalError) -> Response:
-        problem = storage_problem(exc)
+        problem = storage_problem(exc, web(request).settings.home)
         log.error("cannot serve %s %s: %s (%s)", request.method, request.url.path, problem, exc.orig)
         message = f"The server cannot reach its data right now: {problem}. Try again in a minute."
         return _error_page(request, 503, "Temporarily unavailable", message, {"Retry-After": "60"})
