@@ -417,6 +417,28 @@ def test_mobile_home(browser: Browser, site: Site) -> None:
 # --- search ---------------------------------------------------------------------------------------
 
 
+def test_a_misspelled_search_is_corrected_and_an_id_goes_to_the_paper(page: Page) -> None:
+    seen = watch(page)
+    page.goto("/search?q=specualtive+samplnig+draft")
+    correction = page.locator(".correction")
+    expect(correction).to_contain_text("Showing results for")
+    expect(correction.locator("strong")).to_have_text("speculative sampling draft")
+    expect(page.locator("ol.results > li.result").first.locator(".title")).to_contain_text(
+        "Multi-Draft Speculative Sampling"
+    )
+    expect(page.locator("ol.results > li.result").first.locator(".counts")).to_contain_text("▲")
+    expect(page.locator(".result-count")).to_contain_text("match")
+    shoot(page, "search-corrected.png")
+    correction.get_by_role("link", name="specualtive samplnig draft").click()
+    expect(page).to_have_url(re.compile(r"correct=0"))
+    expect(page.locator(".correction")).to_have_count(0)
+    box = page.locator("#site-search")
+    box.fill("arXiv:2410.18234v1")
+    box.press("Enter")
+    expect(page).to_have_url(re.compile(r"/papers/2410\.18234$"))
+    assert seen.csp_violations() == [] and seen.page_errors == []
+
+
 def test_search_from_the_header_box(page: Page) -> None:
     seen = watch(page)
     page.goto("/")
