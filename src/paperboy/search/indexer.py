@@ -44,7 +44,6 @@ from paperboy.db.repositories.search_docs import (
     count_searchable,
     paper_contents,
     paper_ids_after,
-    searchable_paper_ids,
 )
 from paperboy.db.repositories.vector_queue import (
     Cursor,
@@ -54,9 +53,10 @@ from paperboy.db.repositories.vector_queue import (
     vector_pending_count,
 )
 from paperboy.progress import Progress, SilentProgress
-from paperboy.search.backend import IndexCounts, IndexDamaged, IndexWriter, SearchBackend
+from paperboy.search.backend import IndexCounts, IndexWriter, SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder, document_text
+from paperboy.search.repair import IndexRepair
 from paperboy.search.status import record_progress
 
 BATCH = 256
@@ -304,61 +304,18 @@ class Indexer:
         raise RuntimeError("could not read this database's instance id")
 
     def _writer(self, database: str, summary: IndexSummary) -> IndexWriter | None:
-        """The live index to write to, repaired first when it does not match the database; None when
-        there is no work at all."""
-        problem = None
-        if not self.backend.exists():
-            problem = "there was no search index (first run, or its files were deleted)"
-        elif self.backend.database() not in (database, None):
-            problem = "the search index was made from another database"
-        if problem is None:
-            try:
-                writer = self.backend.writer(database)
-            except IndexDamaged as exc:
-                problem = f"the search index is damaged ({exc})"
-        if problem is not None:
-            summary.notes.append(f"{problem}: rebuilding it from the database, keyword search first")
-            self.backend.discard()
-            self._queue_everything()
-            writer = self.backend.writer(database)
-        elif self._idle() and not self._reconcile(writer, summary):
-            vocabulary = writer.vocabulary()
-            counts = writer.counts()
-            if vocabulary.stale(counts.lexical):  # e.g. a new vocabulary format
-                self._refresh_vocabulary(writer)
-            return None
-        return writer
-
-    def _idle(self) -> bool:
-        with self.sessions() as session:
-            return not has_pending(session) and vector_pending_count(session) == 0
-
-    def _reconcile(self, writer: IndexWriter, summary: IndexSummary) -> bool:
-        """With both queues empty the index must hold exactly the searchable papers, each with a vector:
-        when the counts say otherwise, compare ids and queue (or remove) the difference. True when it did."""
-        counts = writer.counts()
-        with self.sessions() as session:
-            papers = count_searchable(session)
-        if counts.lexical == papers and counts.embedded == papers:
-            return False
-        lexical, embedded = writer.ids()
-        with self.sessions() as session:
-            wanted = set(searchable_paper_ids(session))
-        stray_text, stray_vectors = lexical - wanted, embedded - wanted
-        writer.delete_text(sorted(stray_text))
-        writer.delete_vectors(sorted(stray_vectors))
-        writer.commit_text()
-        writer.commit_vectors()
-        with self.sessions() as session, session.begin():
-            enqueue_for_index(session, sorted(wanted - lexical))
-            enqueue_for_vectors(session, sorted((wanted & lexical) - embedded))
-        summary.notes.append(
-            f"the search index did not match the database ({counts.lexical:,} papers by keyword, "
-            f"{counts.embedded:,} with vectors, {papers:,} in the library): queued {len(wanted - lexical):,} "
-            f"for keywords and {len((wanted & lexical) - embedded):,} for vectors, removed "
-            f"{len(stray_text | stray_vectors):,} that no longer belong"
-        )
-        return True
+        """The live index to write to, repaired first when it does not match the database (search/repair.py);
+        None when there is no work at all."""
+        repair = IndexRepair(self.sessions, self.backend, self._queue_everything)
+        writer = repair.writer(database, summary.notes)
+        if repair.queued_everything or not repair.idle():
+            return writer
+        if repair.reconcile(writer, summary.notes):
+            return writer
+        vocabulary = writer.vocabulary()
+        if vocabulary.stale(writer.counts().lexical):  # e.g. a new vocabulary format
+            self._refresh_vocabulary(writer)
+        return None
 
     def _finish(self, summary: IndexSummary, counts: IndexCounts, started: float) -> None:
         summary.documents = counts.lexical
