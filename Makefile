@@ -18,6 +18,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ## Set up, load a starting corpus (skipped when already loaded) and serve on http://127.0.0.1:8000
+# Without a configured mail server, emails (sign-up links, digests) are saved as files in data/outbox.
+ifndef PAPERBOY_SMTP_HOST
+run: export PAPERBOY_MAIL_OUTBOX ?= $(abspath data/outbox)
+endif
 run: $(STAMP)
 	$(BIN)/paperboy init
 	$(BIN)/paperboy ingest starter || echo "warning: the starting corpus did not load completely; serving what is there"

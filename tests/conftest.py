@@ -119,7 +119,14 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
     """Settings pointing at a temporary data dir and the test's database."""
-    return Settings(home=tmp_path / "home", database_url=db_url, shared_data=SHARED_DATA, http_delay=0)
+    return Settings(
+        home=tmp_path / "home",
+        database_url=db_url,
+        shared_data=SHARED_DATA,
+        http_delay=0,
+        mail_outbox=tmp_path
+        / "outbox",  # sign-up links and other emails land here (tests with SMTP unset it)
+    )
 
 
 @pytest.fixture

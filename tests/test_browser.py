@@ -300,13 +300,22 @@ def paper_row(page: Page, arxiv_id: str) -> Locator:
     return page.locator(f'li.paper[id="paper-{arxiv_id}"]')
 
 
-def sign_up(page: Page, username: str) -> None:
-    """Create an account through the sign-up form; the page's context is then signed in."""
+def sign_up(page: Page, site: Site, username: str) -> None:
+    """Create an account through the sign-up form and the link it emails; the page is then signed in."""
+    address = f"{username}@example.org"
     page.goto("/signup")
-    page.fill("#email", f"{username}@example.org")
+    page.fill("#email", address)
     page.fill("#username", username)
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    expect(page.locator("h1")).to_have_text("Check your inbox")
+    message = next(m for m in reversed(site.mail.messages) if address in str(m["To"]))
+    text = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    link = re.search(r"https?://\S+/signup/confirm\?token=\S+", text)
+    assert link, text
+    page.goto(link.group(0))
+    expect(page.locator("h1")).to_have_text("Finish creating your account")
+    page.get_by_role("button", name="Create my account").click()
     expect(page.locator(".account .who")).to_have_text(username)
 
 
@@ -507,7 +516,7 @@ def test_paper_page_shows_abstract_links_and_similar_papers(page: Page, site: Si
 # --- accounts -------------------------------------------------------------------------------------
 
 
-def test_sign_up_and_account_page(page: Page) -> None:
+def test_sign_up_and_account_page(page: Page, site: Site) -> None:
     seen = watch(page)
     page.goto("/")
     page.get_by_role("link", name="Sign up").click()
@@ -519,6 +528,21 @@ def test_sign_up_and_account_page(page: Page) -> None:
     page.fill("#display_name", "Alice Liddell")
     page.fill("#password", PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    # The same answer whether or not the address has an account: the emailed link finishes the sign-up.
+    expect(page.locator("h1")).to_have_text("Check your inbox")
+    expect(page.locator(".account .who")).to_have_count(0)
+    message = next(m for m in reversed(site.mail.messages) if "alice@example.org" in str(m["To"]))
+    assert message["Subject"] == "Finish creating your Paperboy account"
+    link = re.search(
+        r"https?://\S+/signup/confirm\?token=\S+", message.get_body(preferencelist=("plain",)).get_content()
+    )  # type: ignore[union-attr]
+    assert link
+    shoot(page, "signup-check-inbox.png")
+    page.goto(link.group(0))
+    expect(page.locator("h1")).to_have_text("Finish creating your account")
+    expect(page.locator(".account .who")).to_have_count(0)  # opening the link creates nothing yet
+    shoot(page, "signup-confirm.png")
+    page.get_by_role("button", name="Create my account").click()
     expect(page.locator(".notice")).to_contain_text("Your account is ready")
     expect(page.locator(".account .who")).to_have_text("Alice Liddell")
     expect(page.get_by_role("link", name="Sign up")).to_have_count(0)
@@ -540,13 +564,13 @@ def test_sign_up_and_account_page(page: Page) -> None:
 # --- upvotes --------------------------------------------------------------------------------------
 
 
-def test_upvote_without_reload_persists_and_toggles_back(page: Page) -> None:
+def test_upvote_without_reload_persists_and_toggles_back(page: Page, site: Site) -> None:
     seen = watch(page)
     page.goto("/")
     anonymous = paper_row(page, TOP).locator(".vote-button")
     expect(anonymous).to_have_attribute("href", f"/login?next=/papers/{TOP}")
 
-    sign_up(page, "voter")
+    sign_up(page, site, "voter")
     page.goto("/")
     button = paper_row(page, TOP).locator("button.vote-button")
     count = button.locator(".count")
@@ -587,9 +611,9 @@ def test_upvote_without_reload_persists_and_toggles_back(page: Page) -> None:
 # --- comments -------------------------------------------------------------------------------------
 
 
-def test_comment_post_edit_delete(page: Page) -> None:
+def test_comment_post_edit_delete(page: Page, site: Site) -> None:
     seen = watch(page)
-    sign_up(page, "commenter")
+    sign_up(page, site, "commenter")
     page.goto(f"/papers/{SECOND}")
     expect(page.locator("#comments")).to_contain_text("No comments yet")
     page.fill("#comment-body", "Does the benchmark cover multi-hop edits?\nSee https://example.org/notes")
@@ -701,9 +725,9 @@ def _assert_no_script_ran(page: Page, seen: Watch) -> None:
     assert page.locator("main img[src='x'], main script, main svg[onload]").count() == 0
 
 
-def test_markup_in_papers_and_comments_never_runs(page: Page) -> None:
+def test_markup_in_papers_and_comments_never_runs(page: Page, site: Site) -> None:
     seen = watch(page)
-    sign_up(page, "mallory")
+    sign_up(page, site, "mallory")
 
     page.goto(f"/papers/{XSS_ID}")
     expect(page.locator("h1")).to_have_text(XSS_TITLE)
@@ -741,8 +765,8 @@ def test_markup_in_papers_and_comments_never_runs(page: Page) -> None:
     assert seen.dialogs == [] and seen.page_errors == []
 
 
-def test_upvote_post_without_csrf_token_is_refused(page: Page) -> None:
-    sign_up(page, "csrfcheck")
+def test_upvote_post_without_csrf_token_is_refused(page: Page, site: Site) -> None:
+    sign_up(page, site, "csrfcheck")
     page.goto(f"/papers/{TOP}")
     post = """async ([url, token]) => {
         const headers = {"Accept": "application/json"};
@@ -774,7 +798,7 @@ def test_upvote_post_without_csrf_token_is_refused(page: Page) -> None:
 
 def test_no_csp_violations_on_the_main_pages(page: Page, site: Site) -> None:
     seen = watch(page)
-    sign_up(page, "cspcheck")
+    sign_up(page, site, "cspcheck")
     for path in (
         "/",
         f"/papers?date={DAY}",
@@ -813,7 +837,7 @@ def test_submit_by_arxiv_id_lands_on_the_paper_and_todays_list(page: Page, site:
     seen = watch(page)
     page.goto("/submit")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fsubmit$"))
-    sign_up(page, "submitter")
+    sign_up(page, site, "submitter")
     page.locator('nav[aria-label="Main"]').get_by_role("link", name="Submit").click()
     expect(page).to_have_url(re.compile(r"/submit$"))
     expect(page.locator("h1")).to_have_text("Submit a paper")

@@ -61,6 +61,7 @@ def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
     return settings.model_copy(
         update={
             "smtp_port": smtp.port,
+            "mail_outbox": None,
             "smtp_timeout": 10.0,
             "base_url": "http://testserver",
             "mail_from": "Paperboy <digest@paperboy.test>",
@@ -668,7 +669,9 @@ def test_expired_and_tampered_confirmation_links_are_refused(
 def test_confirmation_email_when_the_smtp_server_is_down(
     settings: Settings, sessions: sessionmaker[Session], smtp: SmtpServer, cli_env: dict[str, str]
 ) -> None:
-    down = settings.model_copy(update={"smtp_port": free_port(), "base_url": "http://testserver"})
+    down = settings.model_copy(
+        update={"smtp_port": free_port(), "base_url": "http://testserver", "mail_outbox": None}
+    )
     client = make_client(down)
     page = client.post(
         "/subscribe", data={"csrf_token": csrf_token(client, "/subscribe"), "email": "mo@example.org"}
@@ -787,13 +790,16 @@ def test_preferences_link_and_preview(
         assert marker not in preview.text.lower()
     assert len(deliveries_of(sessions, "jo@example.org")) == 1
 
-    # An admin can preview anyone's digest; others cannot.
-    sign_up(client, "root")
-    assert client.get("/admin/digest/preview", params={"email": "jo@example.org"}).status_code == 403
+    # An admin can preview anyone's digest; others cannot. (Sign-up's email goes to an outbox here.)
+    admin = make_client(
+        mail_settings.model_copy(update={"mail_outbox": mail_settings.home / "outbox"}), embedder
+    )
+    sign_up(admin, "root")
+    assert admin.get("/admin/digest/preview", params={"email": "jo@example.org"}).status_code == 403
     make_admin(sessions, "root")
-    shown = client.get("/admin/digest/preview", params={"email": "jo@example.org"})
+    shown = admin.get("/admin/digest/preview", params={"email": "jo@example.org"})
     assert shown.status_code == 200 and "Trending in the community" in shown.text
-    assert client.get("/admin/digest/preview", params={"email": "nobody@example.org"}).status_code == 404
+    assert admin.get("/admin/digest/preview", params={"email": "nobody@example.org"}).status_code == 404
 
 
 def test_cli_preview_writes_html_and_records_nothing(

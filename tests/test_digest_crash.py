@@ -174,7 +174,12 @@ def test_smtp_server_down_then_up(
     noon: datetime,
 ) -> None:
     mail = settings.model_copy(
-        update={"smtp_port": smtp.port, "smtp_timeout": 10.0, "digest_retry_seconds": 0.0}
+        update={
+            "smtp_port": smtp.port,
+            "smtp_timeout": 10.0,
+            "digest_retry_seconds": 0.0,
+            "mail_outbox": None,
+        }
     )
     # Nothing listens on the port: every digest is claimed (papers chosen) and deferred.
     down = DigestSender(mail, sessions, None, now=noon).run("daily")

@@ -42,7 +42,7 @@ from paperboy.search.embedder import document_text
 from paperboy.search.indexer import content_hash
 from paperboy.web.app import create_app
 from search_support import MemoizingEmbedder
-from web_support import PASSWORD, running_server
+from web_support import PASSWORD, open_signup_link, running_server, signup_link
 
 pytestmark = pytest.mark.slow
 
@@ -137,7 +137,7 @@ def web_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"rate_limit_auth": 10_000, "rate_limit_write": 100_000})
 
 
-def sign_up(client: httpx.Client, username: str) -> str:
+def sign_up(client: httpx.Client, username: str, outbox: Path) -> str:
     """A new account through the sign-up form; the client is signed in. Returns the CSRF token."""
     page = client.get("/signup")
     match = _CSRF.search(page.text)
@@ -152,7 +152,9 @@ def sign_up(client: httpx.Client, username: str) -> str:
             "password": PASSWORD,
         },
     )
-    assert response.status_code == 303, response.text[:500]
+    assert response.status_code == 200, response.text[:500]
+    confirm = open_signup_link(client, signup_link(client, f"{username}@example.org", outbox))
+    assert confirm.status_code == 303, confirm.text[:500]
     signed_in = _CSRF.search(client.get("/account").text)  # signing up starts a session with its own token
     assert signed_in
     return signed_in.group(1)
@@ -180,11 +182,13 @@ class WebLog:
             self.writes_during_ingest += during
 
 
-def web_user(base: str, n: int, targets: list[str], ingesting: Callable[[], bool], log: WebLog) -> None:
+def web_user(
+    base: str, outbox: Path, n: int, targets: list[str], ingesting: Callable[[], bool], log: WebLog
+) -> None:
     """One person: signs up, then votes (toggling) and comments on the targets until the ingests end."""
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
-            token = sign_up(client, f"user{n}")
+            token = sign_up(client, f"user{n}", outbox)
             order = targets[n % len(targets) :] + targets[: n % len(targets)]
             voted = dict.fromkeys(targets, False)
             rounds = 0
@@ -328,6 +332,8 @@ def test_two_ingests_indexer_and_web_at_once(
         "PAPERBOY_INDEX_FLUSH_EVERY": "8",  # the indexer acknowledges while the ingests re-enqueue
     }
     log = WebLog()
+    assert settings.mail_outbox is not None
+    outbox = Path(settings.mail_outbox)
     started = time.monotonic()
     with serve(web_settings(settings), embedder) as base, start_gate(sessions, db_url) as open_gate:
         # Each ingest reads its file three times (--force): later passes merge into what the other wrote.
@@ -341,7 +347,9 @@ def test_two_ingests_indexer_and_web_at_once(
             return any(process.poll() is None for process in ingests.values())
 
         users = [
-            threading.Thread(target=web_user, args=(base, n, corpus.targets, ingesting, log), daemon=True)
+            threading.Thread(
+                target=web_user, args=(base, outbox, n, corpus.targets, ingesting, log), daemon=True
+            )
             for n in range(USERS)
         ]
         open_gate([process.pid for process in ingests.values()])
@@ -542,7 +550,8 @@ def test_one_users_vote_from_many_requests_at_once(
         upsert_papers(session, _records(range(1), 1, "seed"))
     arxiv_id = "2401.00000"
     with serve(web_settings(settings), embedder) as base, httpx.Client(base_url=base, timeout=60) as client:
-        token = sign_up(client, "racer")
+        assert settings.mail_outbox is not None
+        token = sign_up(client, "racer", Path(settings.mail_outbox))
         with transaction(sessions) as session:
             user = session.scalar(select(User).where(User.username == "racer"))
             assert user is not None

@@ -75,7 +75,8 @@ def _count(url: str, table: str) -> int:
 
 def _library(home: Path, shared_data: Path) -> Settings:
     """A migrated SQLite library in `home` with the daily list of 2024-10-25."""
-    settings = Settings(home=home, database_url="", shared_data=shared_data)
+    outbox = home.parent / f"{home.name}-outbox"  # sign-up's email, outside the disk that fills up
+    settings = Settings(home=home, database_url="", shared_data=shared_data, mail_outbox=outbox)
     engine = engine_from_settings(settings)
     upgrade(engine)
     ingest_hf_daily(session_factory(engine), shared_data)

@@ -1028,7 +1028,10 @@ def mail() -> Iterator[MailSink]:
 
 
 def _mail_client(settings: Settings, embedder: MemoizingEmbedder, port: int) -> TestClient:
-    return make_client(settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port}), embedder)
+    return make_client(
+        settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": port, "mail_outbox": None}),
+        embedder,
+    )
 
 
 def _subscriptions(sessions: sessionmaker[Session]) -> list[tuple[str, str, str]]:

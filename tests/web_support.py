@@ -10,8 +10,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from html import unescape
 from pathlib import Path
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -68,8 +73,51 @@ def sign_up(
             "password": password,
         },
     )
-    assert response.status_code == 303, response.text
+    assert response.status_code == 200 and "Check your inbox" in response.text, response.text[:500]
+    confirm = open_signup_link(client, signup_link(client, email or f"{username}@example.org"))
+    assert confirm.status_code == 303, confirm.text[:500]
     return csrf_token(client, "/account")
+
+
+def open_signup_link(client: httpx.Client, link: str) -> httpx.Response:
+    """Open the emailed sign-up link and press its "Create my account" button; the POST's answer."""
+    page = client.get(link)
+    if page.status_code != 200:
+        return page
+    csrf = _CSRF.search(page.text)
+    token = re.search(r'name="token" value="([^"]+)"', page.text)
+    assert csrf and token, page.text[:500]
+    return client.post(
+        "/signup/confirm",
+        data={"csrf_token": csrf.group(1), "token": unescape(token.group(1))},
+        follow_redirects=False,
+    )
+
+
+def outbox_messages(outbox: Path) -> list[EmailMessage]:
+    """Every email the app saved in its mail outbox, oldest first."""
+    parsed = []
+    for path in sorted(outbox.glob("*.eml")):
+        message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        assert isinstance(message, EmailMessage)
+        parsed.append(message)
+    return parsed
+
+
+def signup_link(client: httpx.Client, address: str, outbox: Path | None = None) -> str:
+    """The link of the newest sign-up email to `address` (from the app's mail outbox, or `outbox` for a
+    server in another thread), as a local path."""
+    if outbox is None:
+        outbox = client.app.state.web.settings.mail_outbox  # type: ignore[attr-defined]
+    assert outbox is not None, "sign-up sends its link by email: give the app a mail outbox"
+    for message in reversed(outbox_messages(Path(outbox))):
+        if address.lower() in str(message["To"]).lower():
+            body = message.get_body(preferencelist=("plain",))
+            assert body is not None
+            found = re.search(r"https?://[^/\s]+(/signup/confirm\?token=\S+)", body.get_content())
+            if found:
+                return found.group(1)
+    raise AssertionError(f"no sign-up link for {address} in {outbox}")
 
 
 def make_admin(sessions: sessionmaker[Session], username: str) -> None:

@@ -180,6 +180,12 @@ class Settings(BaseSettings):
     )
 
     smtp_host: str = Field("127.0.0.1", description="SMTP server that sends digests and confirmation emails.")
+    mail_outbox: Path | None = Field(
+        None,
+        description="Write every email into this folder (one .eml file each) instead of sending it over SMTP: "
+        "for trying Paperboy without a mail server (`make run` uses data/outbox unless PAPERBOY_SMTP_HOST is "
+        "set). Empty: send over SMTP.",
+    )
     smtp_port: int = Field(
         25, ge=1, le=65535, description="SMTP server port (587 for STARTTLS, 465 for SSL)."
     )
@@ -222,6 +228,11 @@ class Settings(BaseSettings):
                 f"PAPERBOY_DATABASE_URL must start with sqlite:// or postgresql+psycopg://, got {value!r}"
             )
         return value
+
+    @field_validator("mail_outbox", mode="before")
+    @classmethod
+    def _empty_outbox_means_smtp(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def effective_database_url(self) -> str:

@@ -33,7 +33,7 @@ class AccountError(ValueError):
         return self.message
 
 
-def _check_username(username: str) -> str:
+def check_username(username: str) -> str:
     name = username.strip()
     if not USERNAME.match(name):
         raise AccountError(
@@ -51,7 +51,7 @@ def create_user(
         address = normalize_email(email)
     except AddressError as exc:
         raise AccountError("email", str(exc)) from None
-    name = _check_username(username)
+    name = check_username(username)
     problem = password_problem(password, name, address)
     if problem:
         raise AccountError("password", problem)
@@ -60,11 +60,18 @@ def create_user(
     if session.scalar(select(User.id).where(func.lower(User.username) == name.lower())) is not None:
         raise AccountError("username", "this username is taken")
     display = (display_name or "").strip()[:200] or None
+    return new_user(session, address, name, hash_password(password), display)
+
+
+def new_user(
+    session: Session, email: str, username: str, password_hash: str, display_name: str | None
+) -> User:
+    """Store an account whose fields were checked (create_user, or a confirmed sign-up link)."""
     user = User(
-        email=address,
-        username=name,
-        display_name=display,
-        password_hash=hash_password(password),
+        email=email,
+        username=username,
+        display_name=display_name,
+        password_hash=password_hash,
         is_admin=False,
         created_at=utcnow(),
     )

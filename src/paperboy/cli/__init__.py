@@ -99,6 +99,12 @@ def serve(
     )
     ctx.obj.require_schema()
     _log_to_stderr()
+    if settings.mail_outbox is not None:
+        logging.getLogger("paperboy.serve").info(
+            "no mail is sent: emails (sign-up links, confirmations, digests) are saved in %s "
+            "(PAPERBOY_MAIL_OUTBOX; set PAPERBOY_SMTP_HOST and unset it to send)",
+            settings.mail_outbox,
+        )
     embedder = make_embedder(settings)  # one model in memory, shared by searches, the indexer and digests
     jobs = []
     if settings.index_interval > 0:

@@ -1,13 +1,21 @@
-"""SMTP delivery with failures sorted into transient (retry later) and permanent (a bounce)."""
+"""SMTP delivery with failures sorted into transient (retry later) and permanent (a bounce); or, with
+PAPERBOY_MAIL_OUTBOX set, every message written to a folder instead (a server without a mail relay)."""
 
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import smtplib
 import ssl
+import uuid
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from pathlib import Path
 
 from paperboy.config import Settings
+
+log = logging.getLogger(__name__)
 
 
 class DeliveryError(Exception):
@@ -63,6 +71,9 @@ class Mailer:
 
     def send(self, message: EmailMessage) -> None:
         """Send one message; DeliveryError says whether the failure is permanent."""
+        if self.settings.mail_outbox is not None:
+            self._write(message, Path(self.settings.mail_outbox))
+            return
         if self._smtp is None:
             self._smtp = self._connect()
         try:
@@ -88,6 +99,31 @@ class Mailer:
         if refused:
             detail = "; ".join(f"{addr}: {code}" for addr, (code, _) in refused.items())
             raise DeliveryError(f"recipient refused: {detail}", permanent=True)
+
+    @staticmethod
+    def _write(message: EmailMessage, outbox: Path) -> None:
+        """Save the message as an .eml file (for a mail client) and its plain text beside it as .txt (for
+        a person with a terminal: its links are whole, not quoted-printable). Each is written aside, then
+        renamed, so a reader never sees half; names sort in the order the messages were written."""
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%f")
+        name = f"{stamp}-{uuid.uuid4().hex[:8]}"
+        body = message.get_body(preferencelist=("plain",))
+        readable = "".join(f"{field}: {message[field]}\n" for field in ("From", "To", "Subject", "Date"))
+        readable += "\n" + (body.get_content() if isinstance(body, EmailMessage) else "")
+        try:
+            outbox.mkdir(parents=True, exist_ok=True)
+            for suffix, data in ((".txt", readable.encode()), (".eml", message.as_bytes())):
+                temporary = outbox / f".{name}{suffix}.tmp"
+                temporary.write_bytes(data)
+                os.replace(temporary, outbox / f"{name}{suffix}")
+        except OSError as exc:
+            raise DeliveryError(f"cannot write to the mail outbox {outbox}: {exc}", permanent=False) from None
+        log.info(
+            "email to %s (%s) saved as %s (PAPERBOY_MAIL_OUTBOX is set: no mail is sent)",
+            message["To"],
+            message["Subject"],
+            outbox / f"{name}.txt",
+        )
 
     def close(self) -> None:
         if self._smtp is not None:

@@ -4,9 +4,8 @@ and the one-click unsubscribe headers of RFC 8058."""
 from __future__ import annotations
 
 import textwrap
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,7 @@ from paperboy.db.models import Subscription
 from paperboy.digest.compose import DigestContent
 from paperboy.digest.links import SubscriptionLinks, site_url
 from paperboy.digest.subscriptions import topics_of
+from paperboy.email_messages import base_message, message_domain
 from paperboy.links import paper_path
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -54,31 +54,9 @@ _HTML = _environment(html=True)
 _TEXT = _environment(html=False)
 
 
-def message_domain(settings: Settings) -> str:
-    address = parseaddr(settings.mail_from)[1]
-    return address.rsplit("@", 1)[1] if "@" in address else "paperboy.local"
-
-
 def delivery_message_id(settings: Settings, delivery_id: int, period: str) -> str:
     """Fixed per delivery, so a digest resent after a crash is recognisably the same message."""
     return f"<digest.{delivery_id}.{period}@{message_domain(settings)}>"
-
-
-def _base_message(
-    settings: Settings, to: str, subject: str, text: str, html: str, now: datetime
-) -> EmailMessage:
-    message = EmailMessage()
-    message["From"] = settings.mail_from
-    message["To"] = formataddr(("", to))
-    message["Subject"] = subject
-    message["Date"] = format_datetime(now.replace(tzinfo=UTC))
-    message.set_content(text)
-    message.add_alternative(html, subtype="html")
-    # Header lines may be up to 998 characters (RFC 5322). With the default 78, a header with no space to
-    # fold at (List-Unsubscribe's long signed URL) is turned into RFC 2047 encoded-words, which mail clients
-    # do not read as a URL. Set after the parts are encoded, so their bodies keep 76-character lines.
-    message.policy = message.policy.clone(max_line_length=998)
-    return message
 
 
 def digest_subject(subscription: Subscription, content: DigestContent, now: datetime) -> str:
@@ -102,7 +80,7 @@ def digest_message(
     """The digest email, ready to send (or to preview: the HTML part is what `preview` writes)."""
     subject = digest_subject(subscription, content, now)
     context = render_context(settings, subscription, content, links, subject, now)
-    message = _base_message(
+    message = base_message(
         settings,
         subscription.email,
         subject,
@@ -178,7 +156,7 @@ def confirmation_message(
         "topics": described,
         "days": settings.confirm_days,
     }
-    message = _base_message(
+    message = base_message(
         settings,
         subscription.email,
         "Confirm your Paperboy digest",
@@ -195,7 +173,7 @@ def _already_subscribed(
     settings: Settings, subscription: Subscription, links: SubscriptionLinks, now: datetime
 ) -> EmailMessage:
     context = {"links": links, "email": subscription.email, "frequency": subscription.frequency}
-    message = _base_message(
+    message = base_message(
         settings,
         subscription.email,
         "You already get the Paperboy digest",

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.accounts.sessions import end_other_sessions, end_session, start_session
-from paperboy.accounts.users import AccountError, authenticate, change_password, create_user, issue_api_token
+from paperboy.accounts.signup import check_signup, finish_signup, read_signup_link, signup_message
+from paperboy.accounts.users import AccountError, authenticate, change_password, issue_api_token
+from paperboy.clock import utcnow
 from paperboy.db.engine import transaction
 from paperboy.db.models import User
+from paperboy.digest.mailer import DeliveryError, Mailer
+from paperboy.signing import Signer, TokenError
 from paperboy.web.context import (
     RateLimited,
     Viewer,
+    base_url,
     check_csrf,
     rate_limit,
     render,
@@ -73,9 +78,10 @@ def post_signup(
     next_: NextPath = "/",
 ) -> Response:
     values = {"email": email, "username": username, "display_name": display_name}
+    shared = web(request)
     try:
-        with transaction(web(request).sessions) as session:
-            user = create_user(session, email, username, password, display_name)
+        with transaction(shared.sessions) as session:
+            signup = check_signup(session, email, username, password, display_name)
     except AccountError as exc:
         errors = {exc.field: exc.message}
         context = {
@@ -85,7 +91,59 @@ def post_signup(
             "page_title": "Create an account",
         }
         return render(request, "signup.html", context, 400)
-    return _signed_in(request, user, safe_next(next_), "signed-up")
+    message = signup_message(
+        shared.settings, Signer(shared.key), signup, base_url(request), utcnow(), safe_next(next_)
+    )
+    try:
+        with Mailer(shared.settings) as mailer:
+            mailer.send(message)
+    except DeliveryError:
+        text = "We could not send the email that finishes your sign-up just now: try again in a few minutes."
+        return render(request, "subscription_done.html", {"title": "Email not sent", "message": text}, 503)
+    # The same answer whether or not the address has an account (its owner's email says which).
+    text = (
+        f"We sent an email to {signup.email}. Open the link in it to finish creating your account; "
+        f"it works for {shared.settings.confirm_days} days."
+    )
+    if shared.settings.mail_outbox is not None:  # a server without a mail relay: say where its mail is
+        text += f" (This server has no mail relay: its emails are saved as files in {shared.settings.mail_outbox}.)"
+    return render(
+        request,
+        "subscription_done.html",
+        {"title": "Check your inbox", "message": text, "page_title": "Create an account"},
+    )
+
+
+def _signup_link_problem(request: Request, exc: Exception) -> HTMLResponse:
+    context = {"title": "This link cannot create an account", "message": f"{exc}. You can sign up again."}
+    return render(request, "subscription_done.html", context, 400)
+
+
+@router.get("/signup/confirm", response_model=None)
+def read_signup_confirm(request: Request, token: Annotated[str, Query(max_length=4000)] = "") -> Response:
+    """The emailed link shows what it will create; a button (a CSRF-checked POST) creates it. A GET never
+    creates an account: mail scanners open links, and a link planted by someone else must not sign the
+    visitor in to the planter's account."""
+    shared = web(request)
+    try:
+        pending = read_signup_link(Signer(shared.key), token, shared.settings.confirm_days * 86400)
+    except TokenError as exc:
+        return _signup_link_problem(request, exc)
+    context = {"pending": pending, "token": token, "page_title": "Finish creating your account"}
+    return render(request, "signup_confirm.html", context)
+
+
+@router.post("/signup/confirm", dependencies=_auth, response_model=None)
+def post_signup_confirm(request: Request, token: Annotated[str, Form(max_length=4000)] = "") -> Response:
+    """Create the account the link asks for and sign in."""
+    shared = web(request)
+    try:
+        pending = read_signup_link(Signer(shared.key), token, shared.settings.confirm_days * 86400)
+        with transaction(shared.sessions) as session:
+            user = finish_signup(session, pending)
+    except (TokenError, AccountError) as exc:
+        return _signup_link_problem(request, exc)
+    return _signed_in(request, user, safe_next(pending.next_path), "signed-up")
 
 
 @router.get("/login", response_class=HTMLResponse)
