@@ -226,6 +226,7 @@ def _load_and_serve(
         smtp_port=mail.port,
         rate_limit_auth=1000,
         rate_limit_write=1000,
+        submit_window_days=0,  # the recorded arXiv papers are years old
     )
     engine = engine_from_settings(settings)
     upgrade(engine)
@@ -419,6 +420,10 @@ def test_mobile_home(browser: Browser, site: Site) -> None:
         assert width == [MOBILE["width"]] * 2, f"the page is wider than the phone screen: {width}"
         expect(page.locator("#site-search")).to_be_visible()
         shoot(page, "home-mobile.png")
+        page.goto("/search?q=speculative+sampling")
+        visible = page.locator("input[type=search]:visible")
+        expect(visible).to_have_count(1)  # the page's own box; the header's is not shown twice
+        expect(visible).to_have_id("q")
     finally:
         ctx.close()
 
@@ -615,7 +620,8 @@ def test_comment_post_edit_delete(page: Page, site: Site) -> None:
     seen = watch(page)
     sign_up(page, site, "commenter")
     page.goto(f"/papers/{SECOND}")
-    expect(page.locator("#comments")).to_contain_text("No comments yet")
+    expect(page.locator("#comments-title")).to_have_text("Discussion (2)")  # counted from Hugging Face
+    expect(page.locator(".imported-comments")).to_contain_text("2 comments from the Hugging Face discussion")
     page.fill("#comment-body", "Does the benchmark cover multi-hop edits?\nSee https://example.org/notes")
     page.get_by_role("button", name="Post comment").click()
     expect(page.locator(".notice")).to_have_text("Your comment is saved.")
@@ -624,7 +630,7 @@ def test_comment_post_edit_delete(page: Page, site: Site) -> None:
     expect(comment.locator(".comment-body")).to_contain_text("Does the benchmark cover multi-hop edits?")
     expect(comment.locator(".comment-body a")).to_have_attribute("href", "https://example.org/notes")
     expect(comment.locator(".meta")).to_contain_text("commenter")
-    expect(page.locator("#comments-title")).to_contain_text("(1)")
+    expect(page.locator("#comments-title")).to_have_text("Discussion (3)")  # 2 imported + 1
 
     comment.get_by_role("link", name="Edit").click()
     editor = comment.locator("textarea")
@@ -638,7 +644,7 @@ def test_comment_post_edit_delete(page: Page, site: Site) -> None:
     comment.get_by_role("button", name="Delete").click()
     expect(page.locator(".notice")).to_have_text("Your comment is deleted.")
     expect(page.locator("article.comment")).to_have_count(0)
-    expect(page.locator("#comments")).to_contain_text("No comments yet")
+    expect(page.locator("#comments-title")).to_have_text("Discussion (2)")
     assert seen.csp_violations() == [] and seen.page_errors == []
 
 
@@ -865,4 +871,13 @@ def test_submit_by_arxiv_id_lands_on_the_paper_and_todays_list(page: Page, site:
     page.goto("/")
     expect(page.locator("ol.papers > li.paper")).to_have_count(1)
     expect(paper_row(page, SUBMITTED)).to_be_visible()
+
+    # A paper listed before is not listed again: the form leads to its day, at the paper.
+    page.goto("/submit")
+    page.fill("#paper", f"{TOP}v2")
+    page.get_by_role("button", name="Submit", exact=True).click()
+    expect(page).to_have_url(re.compile(rf"/papers\?date=2024-10-25&notice=already-submitted#paper-{TOP}$"))
+    expect(page.locator(".notice")).to_contain_text("That paper was submitted before")
+    page.goto("/")
+    expect(page.locator("ol.papers > li.paper")).to_have_count(1)
     assert seen.csp_violations() == [] and seen.page_errors == []

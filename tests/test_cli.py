@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from paperboy.cli import app
 from paperboy.config import Settings
 from paperboy.db.migrate import head_revision
+from web_support import HF_DAILY
 
 REPO = Path(__file__).resolve().parent.parent
 README = (REPO / "README.md").read_text()
@@ -115,3 +116,19 @@ def test_missing_input_file_is_named(cli: CliRunner, tmp_path: Path) -> None:
     result = cli.invoke(app, ["ingest", "jsonl", str(tmp_path / "nope.jsonl")])
     assert result.exit_code == 2
     assert "nope.jsonl: no such file" in result.output
+    folder = cli.invoke(app, ["ingest", "jsonl", str(tmp_path)])
+    assert folder.exit_code == 2
+    assert f"{tmp_path} is a directory: name the files in it" in " ".join(folder.output.split())
+
+
+def test_papers_show_prints_no_python_values(cli: CliRunner, shared_data: Path) -> None:
+    cli.invoke(app, ["init"])
+    loaded = cli.invoke(app, ["ingest", "hf-daily", str(shared_data / HF_DAILY)])
+    assert loaded.exit_code == 0, loaded.output
+    shown = cli.invoke(app, ["papers", "show", "2410.17243"])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "upvotes: 64" in lines and "num_comments: 3" in lines
+    assert any(line.startswith("authors: ") and "', '" not in line and "[" not in line for line in lines)
+    for value in (": None", ": []", ": True", ": False", "{'"):
+        assert value not in shown.output, value

@@ -35,7 +35,13 @@ from paperboy.digest.outbox import DigestBusy, DigestSender, DigestSummary, dige
 from paperboy.digest.schedule import due_period
 from paperboy.digest.scheduler import background_digests
 from paperboy.digest.service import DigestService
-from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics, check_request
+from paperboy.digest.subscriptions import (
+    SubscriptionError,
+    SubscriptionRequest,
+    Topics,
+    check_request,
+    keyword_label,
+)
 from paperboy.search.embedder import document_text
 from paperboy.search.indexer import content_hash
 from paperboy.signing import Signer, TokenError, load_secret_key
@@ -1137,3 +1143,8 @@ def test_the_serve_job_sends_what_is_due_once(
         ("daily@example.org", 1),
         ("weekly@example.org", 1),
     ]
+
+
+def test_a_saved_search_is_named_without_nested_quotes() -> None:
+    assert keyword_label("diffusion") == "“diffusion”"
+    assert keyword_label('"diffusion models" cat:cs.CV') == "the search “diffusion models” cat:cs.CV"

@@ -256,6 +256,18 @@ def test_sign_up_errors_are_shown_next_to_their_field(
     assert signed_in_as(client) is None
 
 
+def test_sign_up_shows_every_error_at_once(client: TestClient, sessions: sessionmaker[Session]) -> None:
+    sign_up(browser(client), "alice")
+    token = csrf_token(client, "/signup")
+    form = {"csrf_token": token, "email": "nope", "username": "Alice", "password": "short"}
+    response = client.post("/signup", data=form)
+    assert response.status_code == 400
+    assert "is not a valid email address" in (field_error(response.text, "email") or "")
+    assert "this username is taken" in (field_error(response.text, "username") or "")
+    assert "at least 10 characters" in (field_error(response.text, "password") or "")
+    assert [u for u, _ in users(sessions)] == ["alice"]
+
+
 # --- sign-in and sign-out ------------------------------------------------------------------------
 
 

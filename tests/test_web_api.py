@@ -177,9 +177,12 @@ def arxiv_server(shared_data: Path) -> Iterator[FixtureServer]:
         yield running
 
 
-def app_with_arxiv_at(settings: Settings, api_url: str) -> TestClient:
+def app_with_arxiv_at(settings: Settings, api_url: str, window_days: int = 0) -> TestClient:
+    """An app that fetches from the recorded arXiv responses (years old: no submission window, unless
+    `window_days` sets one)."""
     arxiv_settings = settings.model_copy(update={"arxiv_api_url": api_url})
-    return make_client(settings, fetch_paper=arxiv_fetcher(arxiv_settings))
+    app_settings = settings.model_copy(update={"submit_window_days": window_days})
+    return make_client(app_settings, fetch_paper=arxiv_fetcher(arxiv_settings))
 
 
 # --- GET /api/daily_papers -------------------------------------------------------------------------------
@@ -669,6 +672,18 @@ def test_index_fetches_stores_and_lists_the_paper_today(
     assert len(arxiv_server.logged("/api/query")) == 1
 
 
+def test_index_refuses_a_paper_older_than_the_submission_window(
+    settings: Settings, sessions: sessionmaker[Session], arxiv_server: FixtureServer
+) -> None:
+    client = app_with_arxiv_at(settings, arxiv_server.api_url, window_days=14)
+    token = new_token(sessions, "heidi")
+    refused = client.post("/api/papers/index", json={"arxivId": INDEXABLE_ID}, headers=bearer(token))
+    body = assert_json_error(refused, 400, "arxivId")
+    assert "was first published on arXiv on May 26, 2016" in str(body)
+    assert "within 14 days of their first version" in str(body)
+    assert paper_count(sessions) == 0 and daily_count(sessions) == 0
+
+
 @pytest.mark.parametrize(
     ("body", "status"),
     [
@@ -824,7 +839,7 @@ def test_paper_text_round_trips_through_the_feeds_as_text(
     assert b"<script>" not in rss.content and b"<script>" not in atom.content
     (item,) = [i for i in parse_xml(rss).iter("item") if (i.findtext("link") or "").endswith("/2410.99999")]
     assert item.findtext("title") == title
-    assert item.findtext("description") == abstract
+    assert item.findtext("description") == f"{abstract}\n\n0 upvotes, 0 comments"  # and the totals
     assert item.findtext("author") == ", ".join(authors)
     (entry,) = [
         e
@@ -832,7 +847,7 @@ def test_paper_text_round_trips_through_the_feeds_as_text(
         if (e.findtext(f"{ATOM}id") or "").endswith("/2410.99999")
     ]
     assert entry.findtext(f"{ATOM}title") == title
-    assert entry.findtext(f"{ATOM}summary") == abstract
+    assert entry.findtext(f"{ATOM}summary") == f"{abstract}\n\n0 upvotes, 0 comments"
     assert [a.findtext(f"{ATOM}name") for a in entry.findall(f"{ATOM}author")] == list(authors)
     # The JSON API gives the same text back unchanged.
     (listed,) = [

@@ -27,12 +27,12 @@ from urllib.parse import urlsplit
 import pytest
 from aiosmtpd.controller import Controller
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from http_fixture_server import FixtureServer
 from paperboy.clock import utcnow
-from paperboy.community.submissions import arxiv_fetcher
+from paperboy.community.submissions import SubmissionError, SubmissionRules, arxiv_fetcher, submit_paper
 from paperboy.config import Settings
 from paperboy.db.models import Comment, DailyEntry, Paper, Subscription
 from paperboy.db.records import DailyRecord, DeletedRecord, PaperRecord
@@ -573,8 +573,13 @@ def test_paper_page_shows_the_paper_links_upvote_and_discussion(
             "aria-label": f"Sign in to upvote ({entry['paper']['upvotes']} upvotes)",
         }
     ]
-    assert 'id="comments"' in html and "Discussion" in html
-    assert "No comments yet" in html
+    assert 'id="comments"' in html
+    # The Hugging Face discussion's comments count (as on the list), their text is not imported.
+    imported = entry["numComments"]
+    assert f'Discussion <span class="muted">({imported})</span>' in html
+    assert f"{imported} comments from the Hugging Face discussion are counted here" in html
+    assert f'href="https://huggingface.co/papers/{ADEM_VL}"' in html
+    assert "No comments yet" not in html
     assert f'href="/login?next=/papers/{ADEM_VL}%23comments"' in html
 
     sign_up(client)
@@ -720,8 +725,8 @@ def test_comment_add_edit_delete_by_the_author_only(
     assert "Your comment is saved." in page.text
     assert f'id="comment-{cid}"' in page.text
     assert "Great paper!<br>\nSee " in page.text
-    assert 'Discussion <span class="muted">(1)</span>' in page.text
-    assert item_of(client.get("/").text, TOP).comments == 4  # 3 imported + 1
+    assert 'Discussion <span class="muted">(4)</span>' in page.text  # 3 imported + 1, as on the list
+    assert item_of(client.get("/").text, TOP).comments == 4
 
     bob_client = browser(client)
     bob = sign_up(bob_client, "bob")
@@ -853,9 +858,11 @@ def test_admin_removes_a_daily_entry(
 # --- submit --------------------------------------------------------------------------------------
 
 
-def _submit_client(settings: Settings, embedder: MemoizingEmbedder, api_url: str) -> TestClient:
+def _submit_client(settings: Settings, embedder: MemoizingEmbedder, api_url: str, **rules: int) -> TestClient:
+    """An app fetching from `api_url`; the recorded papers are years old, so no submission window unless
+    `rules` (submit_window_days, submit_daily_quota) set one."""
     fetch = arxiv_fetcher(settings.model_copy(update={"arxiv_api_url": api_url}))
-    return make_client(settings, embedder, fetch)
+    return make_client(settings.model_copy(update={"submit_window_days": 0, **rules}), embedder, fetch)
 
 
 def _entries(sessions: sessionmaker[Session]) -> list[tuple[str, date, str | None]]:
@@ -913,8 +920,9 @@ def test_submit_adds_the_paper_to_todays_list(
 
     again = post(client, "/submit", token, paper="arXiv:1605.08386")
     assert again.status_code == 303
-    assert again.headers["location"] == "/papers/1605.08386?notice=already-submitted"
-    assert "That paper is already on today&#39;s list." in client.get(again.headers["location"]).text
+    location = f"/papers?date={today.isoformat()}&notice=already-submitted#paper-1605.08386"
+    assert again.headers["location"] == location
+    assert "That paper was submitted before" in client.get(again.headers["location"]).text
     assert len([e for e in _entries(sessions) if e[0] == "1605.08386"]) == 1
 
 
@@ -925,6 +933,8 @@ def test_submitting_a_paper_already_in_the_library_needs_no_fetch(
     arxiv: FixtureServer,
     daily: list[dict[str, Any]],
 ) -> None:
+    with sessions() as session, session.begin():  # a paper in the library that no list holds yet
+        session.execute(delete(DailyEntry).where(DailyEntry.paper_id == _paper_id(sessions, TOP)))
     client = _submit_client(settings, embedder, arxiv.api_url)
     token = sign_up(client)
     added = post(client, "/submit", token, paper=f"https://arxiv.org/pdf/{TOP}v2")
@@ -933,11 +943,88 @@ def test_submitting_a_paper_already_in_the_library_needs_no_fetch(
     assert (TOP, utcnow().date(), "alice") in _entries(sessions)
 
 
+def _paper_id(sessions: sessionmaker[Session], arxiv_id: str) -> int:
+    with sessions() as session:
+        found = session.scalar(select(Paper.id).where(Paper.arxiv_id == arxiv_id))
+        assert found is not None
+        return found
+
+
+def test_a_paper_is_listed_once_and_a_resubmission_links_to_its_day(
+    settings: Settings,
+    embedder: MemoizingEmbedder,
+    sessions: sessionmaker[Session],
+    arxiv: FixtureServer,
+    daily: list[dict[str, Any]],
+) -> None:
+    """The day's top paper (64 upvotes on 2024-10-25) cannot be pushed to the top of today and trending."""
+    client = _submit_client(settings, embedder, arxiv.api_url)
+    token = sign_up(client)
+    again = post(client, "/submit", token, paper=f"https://arxiv.org/abs/{TOP}v1")
+    assert again.status_code == 303
+    assert again.headers["location"] == f"/papers?date={DAY}&notice=already-submitted#paper-{TOP}"
+    assert [e for e in _entries(sessions) if e[0] == TOP] == [
+        (TOP, date(2024, 10, 25), daily[0]["submittedBy"]["name"])
+    ]
+    assert heading(client.get("/").text) == "Friday, October 25, 2024", "today got no list"
+    assert arxiv.logged() == []
+    with sessions() as session, session.begin():  # a moderator removed it: it cannot come back
+        session.execute(
+            update(DailyEntry).where(DailyEntry.paper_id == _paper_id(sessions, TOP)).values(hidden=True)
+        )
+    refused = post(client, "/submit", token, paper=TOP)
+    assert refused.status_code == 400
+    assert "a moderator removed it: it cannot be submitted again" in unescape(refused.text)
+
+
+def test_submission_window_and_daily_quota(
+    settings: Settings,
+    embedder: MemoizingEmbedder,
+    sessions: sessionmaker[Session],
+    arxiv: FixtureServer,
+    shared_data: Path,
+) -> None:
+    window = _submit_client(settings, embedder, arxiv.api_url, submit_window_days=14)
+    token = sign_up(window)
+    submit_page = window.get("/submit").text
+    assert "Each paper is listed once, within 14 days of its first arXiv version" in submit_page
+    old = post(window, "/submit", token, paper="1605.08386")
+    assert old.status_code == 400
+    message = unescape(old.text)
+    assert "1605.08386 was first published on arXiv on May 26, 2016" in message
+    assert "papers join the daily list within 14 days of their first version" in message
+    assert 'value="1605.08386"' in old.text and _entries(sessions) == []
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Paper)) == 0, "nothing saved"
+
+    # Inside the window (the list of a day 14 days after the first version), through the same service.
+    fetch = arxiv_fetcher(settings.model_copy(update={"arxiv_api_url": arxiv.api_url}))
+    rules = SubmissionRules(window_days=14, daily_quota=10)
+    inside = submit_paper(sessions, None, "1605.08386", fetch, rules, on_date=date(2016, 6, 9))
+    assert inside.added and inside.date == date(2016, 6, 9)
+    with pytest.raises(SubmissionError, match="within 14 days"):
+        submit_paper(sessions, None, "1707.08567", fetch, rules, on_date=date(2017, 8, 20))
+
+    # Two a day for this user; the third is refused with the reason, an admin has no quota.
+    quota = _submit_client(settings, embedder, arxiv.api_url, submit_daily_quota=2)
+    bob = sign_up(quota, "bob_quota", email="bob@example.org")
+    ingest_hf_daily(sessions, shared_data)
+    with sessions() as session, session.begin():
+        session.execute(delete(DailyEntry))
+    ids = [e["paper"]["id"] for e in json.loads((shared_data / HF_DAILY).read_text())[:4]]
+    assert [post(quota, "/submit", bob, paper=i).status_code for i in ids[:2]] == [303, 303]
+    third = post(quota, "/submit", bob, paper=ids[2])
+    assert third.status_code == 400
+    assert "you have submitted 2 papers today, the most one person can" in unescape(third.text)
+    make_admin(sessions, "bob_quota")
+    assert post(quota, "/submit", bob, paper=ids[2]).status_code == 303
+
+
 @pytest.mark.parametrize(
     ("paper", "message"),
     [
-        ("not a paper", "'not a paper' is not an arXiv id or URL"),
-        ("https://evil.example/abs/1605.08386", "is not an arXiv id or URL"),
+        ("not a paper", "“not a paper” is not an arXiv id or arXiv URL"),
+        ("https://evil.example/abs/1605.08386", "is not an arXiv id or arXiv URL"),
         ("", "enter an arXiv id"),
         ("0808.05394", "arXiv has no paper 0808.05394"),
     ],
@@ -999,6 +1086,20 @@ def test_every_page_has_the_subscribe_box(client: TestClient, daily: list[dict[s
         forms = [f for f in elements(page.text, "form") if f.get("action") == "/subscribe"]
         assert forms == [{"method": "post", "action": "/subscribe"}], path
         assert "Get trending papers in your email inbox" in page.text
+    own = client.get("/subscribe").text  # the page is the box: one subscribe form, not two
+    assert len([f for f in elements(own, "form") if f.get("action") == "/subscribe"]) == 1
+    assert 'id="subscribe-email"' not in own, "the side box is not repeated on the subscribe page"
+
+
+def test_page_titles_name_the_page_once(client: TestClient, daily: list[dict[str, Any]]) -> None:
+    for path, title in (
+        ("/nowhere", "Page not found · Paperboy"),
+        ("/papers/2501.99999", "Paper not found · Paperboy"),
+        ("/papers?date=nope", "Not a valid date · Paperboy"),
+    ):
+        shown = first_match(r"<title>(.*?)</title>", client.get(path).text)
+        assert shown == title, (path, shown)
+    assert "Paperboy · Paperboy" not in client.get("/").text
 
 
 class MailSink:

@@ -218,6 +218,16 @@ class Settings(BaseSettings):
     confirm_days: int = Field(
         7, ge=1, le=60, description="Days a subscription confirmation link stays valid."
     )
+    submit_window_days: int = Field(
+        14,
+        ge=0,
+        le=100_000,
+        description="A paper can join a daily list only this many days after its first arXiv version "
+        "(0: any time), as on Hugging Face.",
+    )
+    submit_daily_quota: int = Field(
+        10, ge=0, le=10_000, description="Papers one user may submit per day (admins: no limit; 0: no limit)."
+    )
 
     @field_validator("database_url")
     @classmethod

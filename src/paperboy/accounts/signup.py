@@ -45,18 +45,35 @@ class Signup:
     """The address already has an account (the form answers the same; the email differs)."""
 
 
+class SignupRefused(AccountError):
+    """Every problem of a sign-up form at once, by field (the form shows them all together)."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self.errors = errors
+
+
 def check_signup(session: Session, email: str, username: str, password: str, display_name: str) -> Signup:
-    """AccountError naming the field for what the form may say; never for an address that has an account."""
+    """SignupRefused naming each field the form may complain about; never an address that has an account."""
+    errors: dict[str, str] = {}
+    address = name = ""
     try:
         address = normalize_email(email)
     except AddressError as exc:
-        raise AccountError("email", str(exc)) from None
-    name = check_username(username)
-    problem = password_problem(password, name, address)
+        errors["email"] = str(exc)
+    try:
+        name = check_username(username)
+    except AccountError as exc:
+        errors[exc.field] = exc.message
+    problem = password_problem(password, name or username.strip(), address or email.strip())
     if problem:
-        raise AccountError("password", problem)
-    if session.scalar(select(User.id).where(func.lower(User.username) == name.lower())) is not None:
-        raise AccountError("username", "this username is taken")
+        errors["password"] = problem
+    taken = select(User.id).where(func.lower(User.username) == name.lower())
+    if name and session.scalar(taken) is not None:
+        errors["username"] = "this username is taken"
+    if errors:
+        raise SignupRefused(errors)
     existing = session.scalar(select(User.id).where(func.lower(User.email) == address.lower())) is not None
     display = (display_name or "").strip()[:200] or None
     return Signup(address, name, hash_password(password), display, existing)

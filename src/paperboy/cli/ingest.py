@@ -89,6 +89,8 @@ def _run_all(
 
 def _existing_files(paths: list[Path]) -> list[Path]:
     for path in paths:
+        if path.is_dir():
+            fail(f"{path} is a directory: name the files in it (for example {path}/*.jsonl)")
         if not path.is_file():
             fail(f"{path}: no such file")
     return paths

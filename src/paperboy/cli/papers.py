@@ -10,15 +10,16 @@ import typer
 
 from paperboy.cli.context import fail
 from paperboy.db.models import Paper
-from paperboy.db.repositories.papers import get_paper, recent_papers, upvote_counts
+from paperboy.db.repositories.community import Totals, paper_totals, totals_of
+from paperboy.db.repositories.papers import get_paper, recent_papers
 from paperboy.feed.daily import period_items
 from paperboy.feed.periods import Period
 
 papers_app = typer.Typer(help="List and show papers.", no_args_is_help=True)
 
 
-def paper_dict(paper: Paper, upvotes: int) -> dict[str, Any]:
-    """The JSON shape of one paper in CLI output."""
+def paper_dict(paper: Paper, totals: Totals) -> dict[str, Any]:
+    """The JSON shape of one paper in CLI output (totals as every other surface counts them)."""
     return {
         "id": paper.arxiv_id,
         "version": paper.version,
@@ -28,7 +29,8 @@ def paper_dict(paper: Paper, upvotes: int) -> dict[str, Any]:
         "primary_category": paper.primary_category,
         "published": paper.published_at.isoformat() if paper.published_at else None,
         "updated": paper.updated_at.isoformat() if paper.updated_at else None,
-        "upvotes": upvotes,
+        "upvotes": totals.upvotes,
+        "num_comments": totals.comments,
         "abstract": paper.abstract,
     }
 
@@ -52,13 +54,13 @@ def list_papers(
             except ValueError:
                 fail(f"--date: expected YYYY-MM-DD, got {on_date!r}")
             for item in period_items(session, Period.day(day))[:limit]:
-                row = paper_dict(item.paper, item.upvotes)
+                row = paper_dict(item.paper, item.totals)
                 row.update(submitted_by=item.entry.submitter_name, date=item.entry.date.isoformat())
                 rows.append(row)
         else:
             papers = recent_papers(session, limit=limit)
-            votes = upvote_counts(session, [p.id for p in papers])
-            rows = [paper_dict(p, p.upvotes_imported + votes.get(p.id, 0)) for p in papers]
+            totals = paper_totals(session, [p.id for p in papers])
+            rows = [paper_dict(p, totals[p.id]) for p in papers]
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -79,8 +81,7 @@ def show_paper(
         paper = get_paper(session, arxiv_id)
         if paper is None:
             fail(f"no paper {arxiv_id!r}")
-        votes = upvote_counts(session, [paper.id]).get(paper.id, 0)
-        row = paper_dict(paper, paper.upvotes_imported + votes)
+        row = paper_dict(paper, totals_of(session, paper.id))
         row.update(
             comments=paper.comments,
             journal_ref=paper.journal_ref,
@@ -101,4 +102,21 @@ def show_paper(
         typer.echo(json.dumps(row, indent=2, ensure_ascii=False))
         return
     for key, value in row.items():
-        typer.echo(f"{key}: {value}")
+        shown = _plain(key, value)
+        if shown:
+            typer.echo(f"{key}: {shown}")
+
+
+def _plain(key: str, value: Any) -> str:
+    """A value as a person reads it: no Python `None`, `[]`, `True` or dicts (empty fields are left out)."""
+    if value is None or value == [] or value == "":
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if key == "versions":
+        return "; ".join(
+            f"{v['version']}" + (f" ({v['submitted_at'][:10]})" if v["submitted_at"] else "") for v in value
+        )
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)

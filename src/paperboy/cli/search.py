@@ -107,7 +107,8 @@ def _hit_dict(hit: Hit, rank: int) -> dict[str, Any]:
         "categories": list(paper.categories),
         "abstract": paper.abstract,
         "upvotes": hit.totals.upvotes,
-        "comments": hit.totals.comments,
+        "num_comments": hit.totals.comments,
+        "counts": hit.totals.describe(),
         "score": round(hit.score, 6),
         "explain": {"bm25": hit.lexical, "vector": hit.dense, "fused": hit.fused, "match": hit.match},
     }
@@ -117,8 +118,7 @@ def _print_hits(rows: list[dict[str, Any]], explain: bool) -> None:
     for row in rows:
         typer.secho(f"{row['rank']:>3}. {row['title']}", bold=True)
         authors = ", ".join(row["authors"][:4]) + (", et al." if len(row["authors"]) > 4 else "")
-        counts = f"{row['upvotes']} upvote{'s' * (row['upvotes'] != 1)}, {row['comments']} comment{'s' * (row['comments'] != 1)}"
-        typer.echo(f"     {row['id']} · {row['published'] or 'undated'} · {counts} · {authors}")
+        typer.echo(f"     {row['id']} · {row['published'] or 'undated'} · {row['counts']} · {authors}")
         abstract = row["abstract"]
         typer.echo(f"     {abstract[:240]}{'…' if len(abstract) > 240 else ''}")
         if explain:

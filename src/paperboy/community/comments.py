@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperboy.clock import utcnow
@@ -100,15 +100,3 @@ def list_comments(session: Session, paper: Paper, include_hidden: bool = False) 
         CommentView(c.id, u.display_name or u.username, u.id, c.body, c.created_at, c.edited_at, c.hidden)
         for c, u in session.execute(query)
     ]
-
-
-def comment_counts(session: Session, paper_ids: list[int]) -> dict[int, int]:
-    """Visible local comments per paper."""
-    if not paper_ids:
-        return {}
-    query = (
-        select(Comment.paper_id, func.count())
-        .where(Comment.paper_id.in_(paper_ids), Comment.deleted.is_(False), Comment.hidden.is_(False))
-        .group_by(Comment.paper_id)
-    )
-    return {int(row[0]): int(row[1]) for row in session.execute(query)}

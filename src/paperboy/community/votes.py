@@ -8,12 +8,6 @@ from sqlalchemy.orm import Session
 
 from paperboy.clock import utcnow
 from paperboy.db.models import Paper, User, Vote
-from paperboy.db.repositories.papers import upvote_counts
-
-
-def paper_upvotes(session: Session, paper: Paper) -> int:
-    """Imported upvotes plus the votes of local users."""
-    return paper.upvotes_imported + upvote_counts(session, [paper.id]).get(paper.id, 0)
 
 
 def has_voted(session: Session, user_id: int | None, paper: Paper) -> bool:

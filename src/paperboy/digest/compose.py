@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperboy.db.models import Paper, SentPaper, Subscription
+from paperboy.db.repositories.community import paper_totals
 from paperboy.db.repositories.embeddings import load_embeddings
-from paperboy.db.repositories.papers import upvote_counts
-from paperboy.digest.subscriptions import Topics, topics_of
+from paperboy.digest.subscriptions import Topics, keyword_label, topics_of
 from paperboy.feed.daily import trending_items
 from paperboy.search.embedder import Embedder
 from paperboy.search.terms import query_stems, text_stems
@@ -109,7 +109,7 @@ class DigestComposer:
             )
             for p in papers
         ]
-        self.upvotes = upvote_counts(session, [p.id for p in papers])
+        self.totals = paper_totals(session, [p.id for p in papers])
 
     @staticmethod
     def _already_sent(session: Session, subscription_id: int, paper_ids: Sequence[int]) -> set[int]:
@@ -173,12 +173,12 @@ class DigestComposer:
                     if lexical >= 1.0 or dense >= DENSE_MATCH:
                         score = lexical + 2 * dense
                         if best is None or score > best[0]:
-                            best = (score, f"matches “{keyword}”")
+                            best = (score, f"matches {keyword_label(keyword)}")
             if best is None and categories and not topics.keywords and in_categories:
                 category = next(c for c in paper.categories if c in categories)
                 best = (0.5, f"new in {category}")
             if best is not None:
-                upvotes = paper.upvotes_imported + self.upvotes.get(paper.id, 0)
+                upvotes = self.totals[paper.id].upvotes
                 scored[paper.id] = (best[0], _digest_paper(paper, upvotes, best[1]))
         ranked = sorted(scored.values(), key=lambda item: (-item[0], -item[1].upvotes, -item[1].paper_id))
         return [paper for _, paper in ranked]

@@ -15,7 +15,7 @@ from paperboy.config import Settings
 from paperboy.db.models import Subscription
 from paperboy.digest.compose import DigestContent
 from paperboy.digest.links import SubscriptionLinks, site_url
-from paperboy.digest.subscriptions import topics_of
+from paperboy.digest.subscriptions import keyword_label, topics_of
 from paperboy.email_messages import base_message, message_domain
 from paperboy.links import paper_path
 
@@ -148,7 +148,8 @@ def confirmation_message(
     if subscription.status == "active":
         return _already_subscribed(settings, subscription, links, now)
     topics = topics_of(subscription)
-    described = ", ".join([*topics.categories, *topics.keywords, *(f"papers by {a}" for a in topics.authors)])
+    keywords = [keyword_label(k) for k in topics.keywords]
+    described = ", ".join([*topics.categories, *keywords, *(f"papers by {a}" for a in topics.authors)])
     context = {
         "links": links,
         "email": subscription.email,

@@ -27,7 +27,7 @@ from paperboy.clock import utcnow
 from paperboy.config import Settings
 from paperboy.db.engine import transaction
 from paperboy.db.models import Delivery, Paper, SentPaper, Subscription
-from paperboy.db.repositories.papers import upvote_counts
+from paperboy.db.repositories.community import paper_totals
 from paperboy.digest.compose import DigestComposer, DigestContent, DigestPaper
 from paperboy.digest.links import links_for
 from paperboy.digest.mailer import DeliveryError, Mailer
@@ -110,7 +110,7 @@ def stored_content(session: Session, chosen: dict[str, Any]) -> DigestContent:
     }
     ids = [pid for entries in sections.values() for pid, _ in entries]
     papers = {p.id: p for p in session.scalars(select(Paper).where(Paper.id.in_(ids)))} if ids else {}
-    votes = upvote_counts(session, ids)
+    totals = paper_totals(session, ids)
 
     def items(name: str) -> tuple[DigestPaper, ...]:
         return tuple(
@@ -120,7 +120,7 @@ def stored_content(session: Session, chosen: dict[str, Any]) -> DigestContent:
                 p.title,
                 tuple(p.authors),
                 p.abstract,
-                p.upvotes_imported + votes.get(pid, 0),
+                totals[pid].upvotes,
                 reason,
             )
             for pid, reason in sections[name]

@@ -66,6 +66,17 @@ class SubscribeOutcome:
     """False when the address is already confirmed for this frequency (nothing to send)."""
 
 
+def keyword_label(keyword: str) -> str:
+    """How a digest names a keyword: “diffusion”, or a saved search with its own quotes shown curly and
+    not wrapped in more quotes (the search "diffusion models" cat:cs.CV → the search “diffusion models”
+    cat:cs.CV)."""
+    if '"' not in keyword:
+        return f"“{keyword}”"
+    parts = keyword.split('"')
+    curly = "".join(part if i % 2 == 0 else f"“{part}”" for i, part in enumerate(parts))
+    return f"the search {curly}"
+
+
 def _clean_list(values: tuple[str, ...] | list[str], name: str) -> tuple[str, ...]:
     cleaned = tuple(dict.fromkeys(v.strip() for v in values if v and v.strip()))
     if len(cleaned) > MAX_TOPICS:

@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from paperboy.community.comments import comment_counts
 from paperboy.db.models import DailyEntry, Paper
-from paperboy.db.repositories.papers import upvote_counts
+from paperboy.db.repositories.community import Totals, paper_totals, visible_entries, visible_entry
 from paperboy.feed.periods import Period
 from paperboy.feed.trending import trending_score
 
@@ -25,33 +24,21 @@ class FeedItem:
 
     entry: DailyEntry
     paper: Paper
-    upvotes: int
-    comments: int
+    totals: Totals
     score: float = 0.0
 
+    @property
+    def upvotes(self) -> int:
+        return self.totals.upvotes
 
-def _visible_entries() -> Select[DailyEntry]:
-    return (
-        select(DailyEntry)
-        .join(Paper, Paper.id == DailyEntry.paper_id)
-        .where(DailyEntry.hidden.is_(False), Paper.withdrawn.is_(False))
-        .options(joinedload(DailyEntry.paper))
-    )
+    @property
+    def comments(self) -> int:
+        return self.totals.comments
 
 
 def _items(session: Session, entries: list[DailyEntry]) -> list[FeedItem]:
-    paper_ids = [e.paper_id for e in entries]
-    votes = upvote_counts(session, paper_ids)
-    comments = comment_counts(session, paper_ids)
-    return [
-        FeedItem(
-            e,
-            e.paper,
-            e.paper.upvotes_imported + votes.get(e.paper_id, 0),
-            e.num_comments_imported + comments.get(e.paper_id, 0),
-        )
-        for e in entries
-    ]
+    totals = paper_totals(session, [e.paper_id for e in entries])
+    return [FeedItem(e, e.paper, totals[e.paper_id]) for e in entries]
 
 
 def _sort(items: list[FeedItem], sort: Sort, gravity: float) -> list[FeedItem]:
@@ -66,8 +53,7 @@ def _sort(items: list[FeedItem], sort: Sort, gravity: float) -> list[FeedItem]:
             FeedItem(
                 i.entry,
                 i.paper,
-                i.upvotes,
-                i.comments,
+                i.totals,
                 trending_score(i.upvotes, i.entry.submitted_at, reference, gravity),
             )
             for i in items
@@ -84,7 +70,7 @@ def period_items(
     gravity: float = 1.5,
 ) -> list[FeedItem]:
     """Visible entries of the period, sorted; one entry per paper (its first submission in the period)."""
-    query = _visible_entries().where(DailyEntry.date >= period.start, DailyEntry.date <= period.end)
+    query = visible_entries().where(DailyEntry.date >= period.start, DailyEntry.date <= period.end)
     if submitter:
         query = query.where(func.lower(DailyEntry.submitter_name) == submitter.lower())
     entries = list(session.scalars(query.order_by(DailyEntry.date, DailyEntry.id)))
@@ -96,7 +82,7 @@ def period_items(
 
 def recent_items(session: Session, offset: int, limit: int, submitter: str | None = None) -> list[FeedItem]:
     """All visible entries, newest submission first, one page of them (for the API without a period)."""
-    query = _visible_entries()
+    query = visible_entries()
     if submitter:
         query = query.where(func.lower(DailyEntry.submitter_name) == submitter.lower())
     query = query.order_by(DailyEntry.submitted_at.desc(), DailyEntry.id.desc()).offset(offset).limit(limit)
@@ -116,18 +102,15 @@ def trending_items(
 
 def latest_date(session: Session) -> date | None:
     """The newest date with a visible entry."""
-    query = (
-        select(func.max(DailyEntry.date))
-        .join(Paper, Paper.id == DailyEntry.paper_id)
-        .where(DailyEntry.hidden.is_(False), Paper.withdrawn.is_(False))
-    )
-    return session.scalar(query)
+    query = select(func.max(DailyEntry.date)).join(Paper, Paper.id == DailyEntry.paper_id)
+    return session.scalar(query.where(visible_entry()))
 
 
 def neighbour_dates(session: Session, period: Period) -> tuple[date | None, date | None]:
     """The nearest dates with entries before and after the period (to skip empty days when browsing)."""
-    visible = (DailyEntry.hidden.is_(False), Paper.withdrawn.is_(False))  # what the lists show
-    dates = select(DailyEntry.date).join(Paper, Paper.id == DailyEntry.paper_id).where(*visible).subquery()
+    dates = (
+        select(DailyEntry.date).join(Paper, Paper.id == DailyEntry.paper_id).where(visible_entry()).subquery()
+    )
     before = session.scalar(select(func.max(dates.c.date)).where(dates.c.date < period.start))
     after = session.scalar(select(func.min(dates.c.date)).where(dates.c.date > period.end))
     return before, after

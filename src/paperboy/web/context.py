@@ -40,7 +40,7 @@ NOTICES = {
     "signed-out": "You are signed out.",
     "password-changed": "Your password is changed; other sign-ins were ended.",
     "submitted": "Thanks! The paper is on today's list.",
-    "already-submitted": "That paper is already on today's list.",
+    "already-submitted": "That paper was submitted before: here it is on the list of its day.",
     "comment-saved": "Your comment is saved.",
     "comment-deleted": "Your comment is deleted.",
     "token-created": "A new API token was created. Copy it now: it is shown only once.",

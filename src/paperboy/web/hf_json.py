@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from paperboy.db.models import DailyEntry, Paper
+from paperboy.db.repositories.community import Totals
 from paperboy.feed.daily import FeedItem
 from paperboy.links import paper_path
 
@@ -41,7 +42,7 @@ def authors_json(paper: Paper, entry: DailyEntry | None = None) -> list[dict[str
     ]
 
 
-def paper_json(paper: Paper, upvotes: int, entry: DailyEntry | None = None) -> dict[str, Any]:
+def paper_json(paper: Paper, totals: Totals, entry: DailyEntry | None = None) -> dict[str, Any]:
     """The `paper` object: id, authors, publishedAt, title, summary, upvotes, discussionId."""
     extra_paper = _extra(entry).get("paper", {})
     return {
@@ -50,17 +51,17 @@ def paper_json(paper: Paper, upvotes: int, entry: DailyEntry | None = None) -> d
         "publishedAt": iso_millis(paper.published_at),
         "title": paper.title,
         "summary": paper.abstract,
-        "upvotes": upvotes,
+        "upvotes": totals.upvotes,
         "discussionId": extra_paper.get("discussionId") or _stable_id(paper.id, 0),
     }
 
 
-def paper_details_json(paper: Paper, upvotes: int, comments: int, base_url: str) -> dict[str, Any]:
+def paper_details_json(paper: Paper, totals: Totals, base_url: str) -> dict[str, Any]:
     """`GET /api/papers/{id}`: the paper object plus what Paperboy knows beyond it."""
-    data = paper_json(paper, upvotes)
+    data = paper_json(paper, totals)
     data.update(
         {
-            "numComments": comments,
+            "numComments": totals.comments,
             "categories": list(paper.categories),
             "primaryCategory": paper.primary_category,
             "updatedAt": iso_millis(paper.updated_at),
@@ -95,7 +96,7 @@ def daily_entry_json(item: FeedItem, base_url: str) -> dict[str, Any]:
     entry, paper = item.entry, item.paper
     extra = _extra(entry)
     data: dict[str, Any] = {
-        "paper": paper_json(paper, item.upvotes, entry),
+        "paper": paper_json(paper, item.totals, entry),
         "publishedAt": iso_millis(entry.submitted_at),
         "title": paper.title,
         "thumbnail": extra.get("thumbnail") or f"{base_url}{paper_path(paper.arxiv_id)}/card.svg",

@@ -1,9 +1,10 @@
-"""The community totals of papers, computed in one place for every surface (lists, paper pages, search
-results, the API, feeds, digests and the CLI), so that they always agree.
+"""The community totals of papers and the visible-entries rule, each computed in one place for every
+surface (lists, paper pages, search results, the API, feeds, digests and the CLI), so that they agree.
 
 - Upvotes: those imported with the paper (Hugging Face) plus the local ones.
 - Comments: those imported with its daily entry (the largest count among its visible entries) plus the
   local comments that are neither deleted nor hidden by a moderator.
+- A daily entry is visible when a moderator has not removed it and its paper is not withdrawn.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import Session, joinedload
 
 from paperboy.db.models import Comment, DailyEntry, Paper, Vote
 
@@ -24,6 +25,28 @@ _IN_CHUNK = 500
 class Totals:
     upvotes: int = 0
     comments: int = 0
+    imported_comments: int = 0
+    """Of `comments`, those made on Hugging Face (counted, but their text is not imported)."""
+
+    def describe(self) -> str:
+        """ "65 upvotes, 1 comment": the totals in words, for feeds and the command line."""
+        upvotes = f"{self.upvotes} upvote{'' if self.upvotes == 1 else 's'}"
+        return f"{upvotes}, {self.comments} comment{'' if self.comments == 1 else 's'}"
+
+
+def visible_entry() -> ColumnElement[bool]:
+    """The condition lists show an entry under (the query must join Paper on the entry's paper)."""
+    return and_(DailyEntry.hidden.is_(False), Paper.withdrawn.is_(False))
+
+
+def visible_entries() -> Select[DailyEntry]:
+    """Visible daily entries with their papers loaded."""
+    return (
+        select(DailyEntry)
+        .join(Paper, Paper.id == DailyEntry.paper_id)
+        .where(visible_entry())
+        .options(joinedload(DailyEntry.paper))
+    )
 
 
 def _grouped(session: Session, query: Select[Any, Any]) -> dict[int, int]:
@@ -46,7 +69,8 @@ def paper_totals(session: Session, paper_ids: Sequence[int]) -> dict[int, Totals
         imported_comments = _grouped(
             session,
             select(DailyEntry.paper_id, func.max(DailyEntry.num_comments_imported))
-            .where(DailyEntry.paper_id.in_(chunk), DailyEntry.hidden.is_(False))
+            .join(Paper, Paper.id == DailyEntry.paper_id)
+            .where(DailyEntry.paper_id.in_(chunk), visible_entry())
             .group_by(DailyEntry.paper_id),
         )
         local_comments = _grouped(
@@ -56,8 +80,15 @@ def paper_totals(session: Session, paper_ids: Sequence[int]) -> dict[int, Totals
             .group_by(Comment.paper_id),
         )
         for paper_id, imported in imported_votes.items():
+            from_hf = imported_comments.get(paper_id, 0)
             found[paper_id] = Totals(
                 upvotes=imported + local_votes.get(paper_id, 0),
-                comments=imported_comments.get(paper_id, 0) + local_comments.get(paper_id, 0),
+                comments=from_hf + local_comments.get(paper_id, 0),
+                imported_comments=from_hf,
             )
     return found
+
+
+def totals_of(session: Session, paper_id: int) -> Totals:
+    """One paper's totals (zeros for a paper that does not exist)."""
+    return paper_totals(session, [paper_id]).get(paper_id, Totals())

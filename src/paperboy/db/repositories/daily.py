@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paperboy.db.models import DailyEntry
@@ -60,3 +61,15 @@ def upsert_daily(session: Session, records: Sequence[DailyRecord]) -> UpsertCoun
             counts.unchanged += 1
     promote_for_vectors(session, listed)  # listed papers are embedded before the backlog
     return counts
+
+
+def first_entry_of(session: Session, paper_id: int) -> DailyEntry | None:
+    """The paper's earliest daily entry, removed or not (a paper is listed once)."""
+    query = select(DailyEntry).where(DailyEntry.paper_id == paper_id).order_by(DailyEntry.date, DailyEntry.id)
+    return session.scalars(query.limit(1)).first()
+
+
+def submissions_by(session: Session, user_id: int, day: date) -> int:
+    """How many papers the user submitted to the list of `day`."""
+    query = select(func.count()).where(DailyEntry.submitted_by_user_id == user_id, DailyEntry.date == day)
+    return int(session.scalar(query.select_from(DailyEntry)) or 0)

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, selectinload
 from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.clock import utcnow
 from paperboy.db.engine import begin_write
-from paperboy.db.models import Paper, PaperVersion, Vote
+from paperboy.db.models import Paper, PaperVersion
 from paperboy.db.records import DeletedRecord, PaperRecord, RecordError, VersionRecord
 from paperboy.db.repositories.queue import enqueue_for_index
 
@@ -271,14 +271,6 @@ def find_paper(session: Session, identifier: str) -> Paper | None:
     except RecordError:
         return None
     return get_paper(session, canonical) if canonical != identifier else None
-
-
-def upvote_counts(session: Session, paper_ids: Sequence[int]) -> dict[int, int]:
-    """Local community votes per paper (imported upvotes are added by the caller)."""
-    if not paper_ids:
-        return {}
-    query = select(Vote.paper_id, func.count()).where(Vote.paper_id.in_(paper_ids)).group_by(Vote.paper_id)
-    return {paper_id: count for paper_id, count in session.execute(query)}
 
 
 def count_papers(session: Session) -> int:

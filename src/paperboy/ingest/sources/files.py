@@ -39,6 +39,8 @@ class FileSource:
     def __init__(
         self, path: Path, batch_size: int = 500, require_arxiv_id: bool = False, id_prefix: str = "doc"
     ):
+        if path.is_dir():
+            raise IngestError(f"{path} is a directory, not a file")
         if not path.is_file():
             raise IngestError(f"{path}: no such file")
         self.path = path

@@ -8,7 +8,13 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.accounts.sessions import end_other_sessions, end_session, start_session
-from paperboy.accounts.signup import check_signup, finish_signup, read_signup_link, signup_message
+from paperboy.accounts.signup import (
+    SignupRefused,
+    check_signup,
+    finish_signup,
+    read_signup_link,
+    signup_message,
+)
 from paperboy.accounts.users import AccountError, authenticate, change_password, issue_api_token
 from paperboy.clock import utcnow
 from paperboy.db.engine import transaction
@@ -82,8 +88,8 @@ def post_signup(
     try:
         with transaction(shared.sessions) as session:
             signup = check_signup(session, email, username, password, display_name)
-    except AccountError as exc:
-        errors = {exc.field: exc.message}
+    except SignupRefused as exc:
+        errors = exc.errors
         context = {
             "next": safe_next(next_),
             "errors": errors,

@@ -13,16 +13,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperboy.accounts.users import user_for_api_token
-from paperboy.community.comments import comment_counts
-from paperboy.community.submissions import ArxivUnavailable, SubmissionError, submit_paper
-from paperboy.community.votes import paper_upvotes, set_vote
+from paperboy.community.submissions import ArxivUnavailable, SubmissionError, SubmissionRules, submit_paper
+from paperboy.community.votes import set_vote
 from paperboy.db.engine import transaction
-from paperboy.db.models import DailyEntry, Paper, User
-from paperboy.db.repositories.papers import find_paper, upvote_counts
+from paperboy.db.models import Paper, User
+from paperboy.db.repositories.community import paper_totals, totals_of
+from paperboy.db.repositories.papers import find_paper
 from paperboy.digest.mailer import DeliveryError
 from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics
 from paperboy.feed.daily import period_items, recent_items, trending_items
@@ -105,8 +105,8 @@ def list_papers(
         papers = list(session.scalars(query))
         more = len(papers) > limit
         papers = papers[:limit]
-        votes = upvote_counts(session, [paper.id for paper in papers])
-        body = [paper_json(paper, paper.upvotes_imported + votes.get(paper.id, 0)) for paper in papers]
+        totals = paper_totals(session, [paper.id for paper in papers])
+        body = [paper_json(paper, totals[paper.id]) for paper in papers]
     headers = {}
     if more and papers:
         next_cursor = _encode_cursor(papers[-1].id)
@@ -164,7 +164,7 @@ def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONRespo
         assert attached is not None
         state = set_vote(session, attached, paper, voted)
         session.flush()
-        upvotes = paper_upvotes(session, paper)
+        upvotes = totals_of(session, paper.id).upvotes
     return JSONResponse({"id": arxiv_id, "upvoted": state, "upvotes": upvotes})
 
 
@@ -172,12 +172,7 @@ def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONRespo
 def read_paper(request: Request, arxiv_id: Annotated[str, Path(max_length=100)]) -> JSONResponse:
     with web(request).sessions() as session:
         paper = _paper_or_404(session, arxiv_id)
-        upvotes = paper_upvotes(session, paper)
-        imported = session.scalar(
-            select(func.max(DailyEntry.num_comments_imported)).where(DailyEntry.paper_id == paper.id)
-        )
-        comments = (imported or 0) + comment_counts(session, [paper.id]).get(paper.id, 0)
-        return JSONResponse(paper_details_json(paper, upvotes, comments, base_url(request)))
+        return JSONResponse(paper_details_json(paper, totals_of(session, paper.id), base_url(request)))
 
 
 class IndexRequest(BaseModel):
@@ -195,14 +190,16 @@ def post_index(
 ) -> JSONResponse:
     shared = web(request)
     try:
-        result = submit_paper(shared.sessions, user, body.arxivId, shared.fetch_paper)
+        result = submit_paper(
+            shared.sessions, user, body.arxivId, shared.fetch_paper, SubmissionRules.of(shared.settings)
+        )
     except ArxivUnavailable as exc:
         raise ApiError(502, str(exc), "arxivId") from None
     except SubmissionError as exc:
         raise ApiError(400, str(exc), "arxivId") from None
     with shared.sessions() as session:
         paper = _paper_or_404(session, result.arxiv_id)
-        data = paper_json(paper, paper_upvotes(session, paper))
+        data = paper_json(paper, totals_of(session, paper.id))
     return JSONResponse(data, status_code=201 if result.added else 200)
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from paperboy.clock import utcnow
+from paperboy.db.repositories.community import Totals
 from paperboy.feed.daily import FeedItem, latest_date, period_items, trending_items
 from paperboy.feed.periods import Period, PeriodError, parse_period
 from paperboy.links import paper_path
@@ -40,9 +41,19 @@ class FeedEntry:
     updated: datetime
 
 
+def _summary(abstract: str, totals: Totals) -> str:
+    return f"{abstract}\n\n{totals.describe()}"
+
+
 def _entries_of(items: Sequence[FeedItem]) -> list[FeedEntry]:
     return [
-        FeedEntry(i.paper.arxiv_id, i.paper.title, i.paper.abstract, i.paper.authors, i.entry.submitted_at)
+        FeedEntry(
+            i.paper.arxiv_id,
+            i.paper.title,
+            _summary(i.paper.abstract, i.totals),
+            i.paper.authors,
+            i.entry.submitted_at,
+        )
         for i in items
     ]
 
@@ -169,7 +180,11 @@ def search_feed(
     now = utcnow()
     entries = [
         FeedEntry(
-            h.paper.arxiv_id, h.paper.title, h.paper.abstract, h.paper.authors, h.paper.published_at or now
+            h.paper.arxiv_id,
+            h.paper.title,
+            _summary(h.paper.abstract, h.totals),
+            h.paper.authors,
+            h.paper.published_at or now,
         )
         for h in result.hits
     ]

@@ -21,9 +21,10 @@ from paperboy.community.comments import (
     list_comments,
     set_comment_hidden,
 )
-from paperboy.community.votes import has_voted, paper_upvotes, toggle_vote
+from paperboy.community.votes import has_voted, toggle_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Comment, DailyEntry, Paper, User
+from paperboy.db.repositories.community import totals_of
 from paperboy.db.repositories.papers import find_paper, get_paper
 from paperboy.links import paper_path
 from paperboy.search.service import Hit
@@ -111,7 +112,7 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
             return _not_found(request, arxiv_id)
         if paper.arxiv_id != arxiv_id:  # 2410.17243v1 or an arXiv URL: one address per paper
             return RedirectResponse(paper_path(paper.arxiv_id), status_code=301)
-        upvotes = paper_upvotes(session, paper)
+        totals = totals_of(session, paper.id)
         voted = has_voted(session, viewer.id if viewer else None, paper)
         comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))
         versions = [(v.version, v.submitted_at) for v in paper.versions]
@@ -121,7 +122,8 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
         "paper.html",
         {
             "paper": paper,
-            "upvotes": upvotes,
+            "upvotes": totals.upvotes,
+            "totals": totals,
             "voted": voted,
             "comments": comments,
             "versions": versions,
@@ -153,7 +155,7 @@ def post_upvote(
             return _not_found(request, arxiv_id)
         voted = toggle_vote(session, user, paper)
         session.flush()
-        upvotes = paper_upvotes(session, paper)
+        upvotes = totals_of(session, paper.id).upvotes
     if _wants_json(request):
         return JSONResponse({"upvoted": voted, "upvotes": upvotes})
     return RedirectResponse(_same_site_referer(request) or paper_path(arxiv_id), status_code=303)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from paperboy.community.submissions import SubmissionError, submit_paper
+from paperboy.community.submissions import SubmissionError, SubmissionRules, submit_paper
 from paperboy.db.models import User
 from paperboy.links import paper_path
 from paperboy.web.context import Viewer, check_csrf, rate_limit, render, require_viewer, web
@@ -35,9 +36,14 @@ def post_submit(
     with shared.sessions() as session:
         user = session.get(User, viewer.id)
     try:
-        result = submit_paper(shared.sessions, user, paper, shared.fetch_paper)
+        result = submit_paper(
+            shared.sessions, user, paper, shared.fetch_paper, SubmissionRules.of(shared.settings)
+        )
     except SubmissionError as exc:
         context = {"value": paper, "error": str(exc), "page_title": "Submit a paper"}
         return render(request, "submit.html", context, 400)
-    notice = "submitted" if result.added else "already-submitted"
-    return RedirectResponse(f"{paper_path(result.arxiv_id)}?notice={notice}", status_code=303)
+    if result.added:
+        return RedirectResponse(f"{paper_path(result.arxiv_id)}?notice=submitted", status_code=303)
+    # Listed before: to that day's list, at the paper (a paper is listed once).
+    target = f"/papers?date={result.date.isoformat()}&notice=already-submitted#paper-{quote(result.arxiv_id)}"
+    return RedirectResponse(target, status_code=303)
