@@ -31,6 +31,7 @@ from paperboy.search.service import Hit
 from paperboy.search.status import IndexStatus
 from paperboy.web.context import (
     Viewer,
+    base_url,
     check_csrf,
     current_viewer,
     rate_limit,
@@ -40,6 +41,8 @@ from paperboy.web.context import (
     web,
 )
 from paperboy.web.fields import LongFormText, RowId
+from paperboy.web.paper_markdown import MEDIA_TYPE as MARKDOWN
+from paperboy.web.paper_markdown import paper_markdown
 from paperboy.web.render import code_links
 
 router = APIRouter(include_in_schema=False)
@@ -103,8 +106,27 @@ def read_card(request: Request, arxiv_id: str) -> Response:
     return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"})
 
 
+@router.get("/papers/{arxiv_id:path}.md", response_model=None)
+def read_paper_markdown(request: Request, arxiv_id: str) -> Response:
+    """The paper as Markdown (what `hf papers read` and `HfApi.read_paper` fetch)."""
+    with web(request).sessions() as session:
+        paper = find_paper(session, arxiv_id)
+        if paper is None:
+            return Response(f"No paper {arxiv_id} in this library.\n", 404, media_type="text/plain")
+        if paper.arxiv_id != arxiv_id:
+            return RedirectResponse(f"{paper_path(paper.arxiv_id)}.md", status_code=301)
+        text = paper_markdown(paper, totals_of(session, paper.id), base_url(request))
+    return Response(text, media_type=MARKDOWN, headers={"Vary": "Accept"})
+
+
+def _wants_markdown(request: Request) -> bool:
+    return "text/markdown" in request.headers.get("accept", "")
+
+
 @router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse, response_model=None)
 def read_paper(request: Request, arxiv_id: str) -> Response:
+    if _wants_markdown(request):  # content negotiation: the same address, as Markdown
+        return read_paper_markdown(request, arxiv_id)
     viewer = current_viewer(request)
     with web(request).sessions() as session:
         paper = find_paper(session, arxiv_id)
@@ -117,7 +139,7 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
         comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))
         versions = [(v.version, v.submitted_at) for v in paper.versions]
     similar, index_status = _similar(request, paper)
-    return render(
+    page = render(
         request,
         "paper.html",
         {
@@ -134,6 +156,8 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
             "page_title": paper.title,
         },
     )
+    page.headers.append("Vary", "Accept")  # the same address serves Markdown to who asks for it
+    return page
 
 
 def _load_paper(session: Session, arxiv_id: str) -> Paper | None:
