@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         3.0, ge=0, description="Seconds between requests to one remote service (arXiv asks for at least 3)."
     )
     http_timeout: float = Field(60.0, gt=0, description="Seconds before one HTTP request times out.")
+    github_api_url: str = Field(
+        "https://api.github.com", description="GitHub REST API that `paperboy enrich github` asks."
+    )
+    github_token: SecretStr = Field(
+        SecretStr(""),
+        description="A GitHub token for `paperboy enrich github` (5,000 requests an hour instead of 60); "
+        "no scope is needed.",
+    )
+    github_delay: float = Field(
+        1.0, ge=0, le=60, description="Seconds between two GitHub API requests (politeness)."
+    )
     http_max_retries: int = Field(
         5,
         ge=0,

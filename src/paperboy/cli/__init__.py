@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from paperboy.cli.context import EXIT_ERROR, AppContext, fail
 from paperboy.cli.db import db_app, init_data_dir
 from paperboy.cli.digest import digest_app, subscribe_command, unsubscribe_command
+from paperboy.cli.enrich import enrich_app
 from paperboy.cli.evaluate import eval_app
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.papers import papers_app
@@ -33,6 +34,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(papers_app, name="papers")
 app.add_typer(eval_app, name="eval")
+app.add_typer(enrich_app, name="enrich")
 app.add_typer(users_app, name="users")
 app.add_typer(digest_app, name="digest")
 app.command("subscribe")(subscribe_command)

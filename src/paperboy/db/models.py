@@ -67,6 +67,9 @@ class Paper(Base):
     source: Mapped[str] = mapped_column(String(32))
     withdrawn: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     upvotes_imported: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    code_urls: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    """Code repositories the paper's own text names (code_links.find_links), normalized, in order."""
+    project_page: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
     modified_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
 
@@ -75,6 +78,19 @@ class Paper(Base):
     )
 
     __table_args__ = (CheckConstraint("upvotes_imported >= 0", name="upvotes_nonnegative"),)
+
+
+class Repository(Base):
+    """What `paperboy enrich github` learned about a code repository (shared by the papers naming it)."""
+
+    __tablename__ = "repositories"
+
+    url: Mapped[str] = mapped_column(String(500), primary_key=True)
+    stars: Mapped[int | None] = mapped_column(Integer)
+    pushed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    checked_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    status: Mapped[str | None] = mapped_column(String(32))
+    """ok, missing (404) or moved; None until checked."""
 
 
 class PaperVersion(Base):

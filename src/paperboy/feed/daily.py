@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from paperboy.db.models import DailyEntry, Paper
+from paperboy.db.repositories.code import CodeLink, code_links, has_code
 from paperboy.db.repositories.community import Totals, paper_totals, visible_entries, visible_entry
 from paperboy.feed.periods import Period
 from paperboy.feed.trending import trending_score
@@ -26,6 +27,8 @@ class FeedItem:
     paper: Paper
     totals: Totals
     score: float = 0.0
+    code: tuple[CodeLink, ...] = ()
+    """Its code repositories (with stars where known)."""
 
     @property
     def upvotes(self) -> int:
@@ -38,7 +41,8 @@ class FeedItem:
 
 def _items(session: Session, entries: list[DailyEntry]) -> list[FeedItem]:
     totals = paper_totals(session, [e.paper_id for e in entries])
-    return [FeedItem(e, e.paper, totals[e.paper_id]) for e in entries]
+    code = code_links(session, [e.paper for e in entries])
+    return [FeedItem(e, e.paper, totals[e.paper_id], code=code[e.paper_id]) for e in entries]
 
 
 def _sort(items: list[FeedItem], sort: Sort, gravity: float) -> list[FeedItem]:
@@ -68,9 +72,13 @@ def period_items(
     sort: Sort = "upvotes",
     submitter: str | None = None,
     gravity: float = 1.5,
+    with_code: bool = False,
 ) -> list[FeedItem]:
-    """Visible entries of the period, sorted; one entry per paper (its first submission in the period)."""
+    """Visible entries of the period, sorted; one entry per paper (its first submission in the period);
+    `with_code`: only papers that name a code repository."""
     query = visible_entries().where(DailyEntry.date >= period.start, DailyEntry.date <= period.end)
+    if with_code:
+        query = query.where(has_code())
     if submitter:
         query = query.where(func.lower(DailyEntry.submitter_name) == submitter.lower())
     entries = list(session.scalars(query.order_by(DailyEntry.date, DailyEntry.id)))

@@ -46,6 +46,7 @@ class PoliteClient:
         backoff_base: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
         on_wait: Callable[[str], None] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.delay = delay
         self.max_retries = max_retries
@@ -54,7 +55,7 @@ class PoliteClient:
         self._on_wait = on_wait or (lambda message: None)
         self._last_request = 0.0
         self._client = httpx.Client(
-            timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT}
+            timeout=timeout, follow_redirects=True, headers={"User-Agent": USER_AGENT, **(headers or {})}
         )
 
     def close(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import tantivy
 
 from paperboy.db.repositories.search_docs import PaperContent
-from paperboy.search.query import ParsedQuery, SearchFilters, day_number, title_key
+from paperboy.search.query import ParsedQuery, SearchFilters, day_number, tags_of, title_key
 from paperboy.search.terms import (
     EXACT_ANALYZER,
     STEM_ANALYZER,
@@ -42,6 +42,7 @@ def _schema() -> tantivy.Schema:
     builder.add_text_field("title_words", stored=False, tokenizer_name=EXACT_ANALYZER)
     builder.add_text_field("authors", stored=False, tokenizer_name=EXACT_ANALYZER)
     builder.add_text_field("categories", stored=False, tokenizer_name="raw")
+    builder.add_text_field("tags", stored=False, tokenizer_name="raw")
     builder.add_text_field("title_key", stored=False, tokenizer_name="raw")
     builder.add_integer_field("published", stored=False, indexed=True, fast=True)
     return builder.build()
@@ -84,6 +85,8 @@ class LexicalIndex:
                 document.add_text("authors", author)
             for category in doc.categories:
                 document.add_text("categories", category.lower())
+            for tag in tags_of(doc):
+                document.add_text("tags", tag)
             document.add_text("title_key", title_key(doc.title))
             if doc.published_at is not None:
                 document.add_integer("published", day_number(doc.published_at.date()))
@@ -130,6 +133,8 @@ class LexicalIndex:
         categories = [c.lower() for c in (*parsed.categories, *filters.categories)]
         if categories:
             clauses.append(tantivy.Query.term_set_query(self.schema, "categories", categories))
+        for tag in (*parsed.tags, *filters.tags):
+            clauses.append(tantivy.Query.term_query(self.schema, "tags", tag))
         if filters.date_from or filters.date_to:
             clauses.append(
                 tantivy.Query.range_query(

@@ -33,7 +33,7 @@ from paperboy.search.backend import FILTERED_DENSE_OVERSAMPLE, IndexBusy, IndexC
 from paperboy.search.fusion import Candidates
 from paperboy.search.qdrant_sparse import bm25_query_vector, contains_phrase, qdrant_models, stems_in_order
 from paperboy.search.qdrant_writer import QdrantWriter
-from paperboy.search.query import ParsedQuery, SearchFilters, day_number, title_key
+from paperboy.search.query import ParsedQuery, SearchFilters, day_number, tags_of, title_key
 from paperboy.search.terms import exact_words, indexed_text, word_variants
 from paperboy.search.vocabulary import Vocabulary
 from paperboy.tex import tex_to_words
@@ -101,6 +101,7 @@ class QdrantBackend:
             "title_key": title_key(paper.title),
             "day": day_number(paper.published_at.date()) if paper.published_at else None,
             "categories": [c.lower() for c in paper.categories],
+            "tags": list(tags_of(paper)),
             "author_tokens": sorted({t for name in paper.authors for t in exact_words(name)}),
             "authors": list(paper.authors),
             "words": sorted(set(exact_words(text))),
@@ -122,6 +123,7 @@ class QdrantBackend:
             for field, schema in (
                 ("day", models.PayloadSchemaType.INTEGER),
                 ("categories", models.PayloadSchemaType.KEYWORD),
+                ("tags", models.PayloadSchemaType.KEYWORD),
                 ("author_tokens", models.PayloadSchemaType.KEYWORD),
                 ("title_key", models.PayloadSchemaType.KEYWORD),
                 ("words", models.PayloadSchemaType.KEYWORD),
@@ -265,6 +267,8 @@ class QdrantBackend:
         categories = [c.lower() for c in (*parsed.categories, *filters.categories)]
         if categories:
             must.append(models.FieldCondition(key="categories", match=models.MatchAny(any=categories)))
+        for tag in (*parsed.tags, *filters.tags):
+            must.append(models.FieldCondition(key="tags", match=models.MatchValue(value=tag)))
         if filters.date_from or filters.date_to:
             must.append(
                 models.FieldCondition(

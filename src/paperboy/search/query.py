@@ -1,6 +1,7 @@
 """Parse what a user types into words, quoted phrases and filters, and refuse what cannot be searched.
 
-Syntax: free words; "quoted phrases" (must appear); author:name or author:"full name"; cat:cs.LG.
+Syntax: free words; "quoted phrases" (must appear); author:name or author:"full name"; cat:cs.LG;
+has:code (papers whose text names a code repository).
 Everything else that looks like query-language punctuation is ignored rather than mis-parsed.
 """
 
@@ -10,11 +11,12 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date
 
+from paperboy.db.repositories.search_docs import PaperContent
 from paperboy.tex import fold, tex_to_words
 
 MAX_QUERY_CHARS = 1000
 _TOKEN = re.compile(
-    r'(?P<key>author|cat|category):(?:"(?P<qval>[^"]*)"|(?P<val>\S+))?|"(?P<phrase>[^"]*)"|(?P<word>\S+)',
+    r'(?P<key>author|cat|category|has):(?:"(?P<qval>[^"]*)"|(?P<val>\S+))?|"(?P<phrase>[^"]*)"|(?P<word>\S+)',
     re.I,
 )
 _WORD_CHARS = re.compile(r"[\w]+(?:[.\-'][\w]+)*", re.UNICODE)
@@ -36,10 +38,21 @@ class SearchFilters:
     date_from: date | None = None
     date_to: date | None = None
     categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    """Required tags (TAGS), all of them: "code" for papers with a code repository."""
 
     @property
     def active(self) -> bool:
-        return bool(self.date_from or self.date_to or self.categories)
+        return bool(self.date_from or self.date_to or self.categories or self.tags)
+
+
+TAGS = ("code",)
+"""What `has:` can ask for."""
+
+
+def tags_of(paper: PaperContent) -> tuple[str, ...]:
+    """The tags an indexed paper carries (what `has:` filters on)."""
+    return ("code",) if paper.has_code else ()
 
 
 class QueryError(ValueError):
@@ -55,6 +68,7 @@ class ParsedQuery:
     phrases: tuple[str, ...] = ()
     authors: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
     text: str = ""
     """The words and phrases as plain text, for the embedding model and exact-title matching."""
 
@@ -64,7 +78,7 @@ class ParsedQuery:
 
     @property
     def has_filters(self) -> bool:
-        return bool(self.phrases or self.authors or self.categories)
+        return bool(self.phrases or self.authors or self.categories or self.tags)
 
     def with_words(self, words: tuple[str, ...]) -> ParsedQuery:
         """The same query with its free words replaced (a typo correction), phrases and filters kept."""
@@ -79,6 +93,7 @@ class _Parts:
     phrases: list[str] = field(default_factory=list)
     authors: list[str] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
 
 
@@ -98,10 +113,15 @@ def parse_query(raw: str) -> ParsedQuery:
             value = (match.group("qval") or match.group("val") or "").strip()
             if not value:
                 continue
-            if match.group("key").lower() == "author":
+            key = match.group("key").lower()
+            if key == "author":
                 names = " ".join(_clean_words(value))
                 if names:
                     parts.authors.append(names)
+            elif key == "has":
+                if value.lower() not in TAGS:
+                    raise QueryError(f"has:{value} is not a filter: has: takes {', '.join(TAGS)}")
+                parts.tags.append(value.lower())
             else:
                 parts.categories.append(value)
         elif match.group("phrase") is not None:
@@ -115,7 +135,7 @@ def parse_query(raw: str) -> ParsedQuery:
             words = [w for w in _clean_words(match.group("word")) if w.lower() not in _OPERATORS]
             parts.words.extend(words)
             parts.text.extend(words)
-    if not (parts.words or parts.phrases or parts.authors or parts.categories):
+    if not (parts.words or parts.phrases or parts.authors or parts.categories or parts.tags):
         raise QueryError("the query has no words to search for (only operators or punctuation)")
     return ParsedQuery(
         raw=raw,
@@ -123,6 +143,7 @@ def parse_query(raw: str) -> ParsedQuery:
         phrases=tuple(parts.phrases),
         authors=tuple(parts.authors),
         categories=tuple(parts.categories),
+        tags=tuple(dict.fromkeys(parts.tags)),
         text=" ".join(parts.text),
     )
 

@@ -25,7 +25,7 @@ from paperboy.search.lexical import LexicalIndex
 from paperboy.search.vectors import VectorIndex
 from paperboy.search.vocabulary import Vocabulary
 
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4  # 4: a `tags` field (has:code)
 """1: stemmed text only. 2: stems and exact words, TeX as words, folded accents, a vocabulary. 3: title words."""
 BUILD_NAME = re.compile(r"^build-\d{8}T\d{6}-[0-9a-f]{8}$")
 MANIFEST = "build.json"

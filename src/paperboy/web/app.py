@@ -66,11 +66,22 @@ def _authors(names: list[str] | tuple[str, ...], limit: int = 8) -> str:
     return f"{shown}, +{len(names) - limit} more" if len(names) > limit else shown
 
 
+def _stars(count: int) -> str:
+    """1234 → 1.2k, as repository hosts write star counts."""
+    return f"{count / 1000:.1f}k".replace(".0k", "k") if count >= 1000 else str(count)
+
+
 def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     env = templates.env
     env.filters.update(
-        rich=rich_text, linkify=linkify, short=short_text, date=_date, authors=_authors, paper_path=paper_path
+        rich=rich_text,
+        linkify=linkify,
+        short=short_text,
+        date=_date,
+        authors=_authors,
+        paper_path=paper_path,
+        stars=_stars,
     )
     env.globals.update(version=__version__, Period=Period)
     return templates

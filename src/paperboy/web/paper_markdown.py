@@ -13,7 +13,6 @@ import re
 from paperboy.db.models import Paper
 from paperboy.db.repositories.community import Totals
 from paperboy.links import paper_path
-from paperboy.web.render import code_links
 
 MEDIA_TYPE = "text/markdown; charset=utf-8"
 
@@ -46,9 +45,10 @@ def paper_markdown(paper: Paper, totals: Totals, site: str) -> str:
         f"[PDF](https://arxiv.org/pdf/{paper.arxiv_id})",
     ]
     lines += [f"**Links:** {' · '.join(links)}", ""]
-    code = code_links(paper.abstract, paper.comments)
-    if code:
-        lines += ["**Code:** " + " · ".join(f"<{url}>" for url in code), ""]
+    if paper.code_urls:
+        lines += ["**Code:** " + " · ".join(f"<{url}>" for url in paper.code_urls), ""]
+    if paper.project_page:
+        lines += [f"**Project page:** <{paper.project_page}>", ""]
     lines += [f"**Community:** {totals.describe()}", ""]
     if paper.withdrawn:
         lines += ["> This paper was withdrawn by its authors.", ""]

@@ -23,9 +23,6 @@ _MATH = re.compile(
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]", re.I)
-_CODE_HOSTS = re.compile(
-    r"\bhttps?://(?:www\.)?(?:github\.com|gitlab\.com|huggingface\.co|bitbucket\.org)/[^\s<>\"')\]]+", re.I
-)
 _MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
 _MATHML_TAGS = frozenset(
     [
@@ -180,15 +177,6 @@ def linkify(text: str | None) -> Markup:
         position = match.end()
     out.append(str(escape(text[position:])))
     return Markup("".join(out).replace("\n", "<br>\n"))
-
-
-def code_links(*texts: str | None) -> list[str]:
-    """Code repository links mentioned in a paper's abstract or comments, in order, without duplicates."""
-    found: dict[str, None] = {}
-    for text in texts:
-        for match in _CODE_HOSTS.finditer(text or ""):
-            found.setdefault(match.group(0).rstrip(".,;:"), None)
-    return list(found)
 
 
 def short_text(text: str | None, limit: int = 280) -> str:

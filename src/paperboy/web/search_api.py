@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query
@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 from paperboy.search.backend import Mode
 from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import Hit, SearchRequest, SearchService
-from paperboy.web.hf_json import iso_millis
+from paperboy.web.hf_json import iso_millis, paper_json
 from paperboy.web.openapi import errors
 
 
@@ -22,15 +22,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     """One result: a Hugging Face-shaped `paper` object plus the scores that explain its rank."""
     paper = hit.paper
     return {
-        "paper": {
-            "id": paper.arxiv_id,
-            "title": paper.title,
-            "summary": paper.abstract,
-            "authors": [{"name": name} for name in paper.authors],
-            "publishedAt": iso_millis(paper.published_at),
-            "categories": list(paper.categories),
-            "upvotes": hit.totals.upvotes,
-        },
+        "paper": {**paper_json(paper, hit.totals), "categories": list(paper.categories)},
         "title": paper.title,
         "publishedAt": iso_millis(paper.published_at),
         "numComments": hit.totals.comments,
@@ -67,13 +59,18 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
         "UTF-8), X-Search-Took-Ms.",
     )
     def read_search(
-        q: Annotated[str, Query(description='Search text: words, "phrases", author:, cat:, or an arXiv id')],
+        q: Annotated[
+            str, Query(description='Search text: words, "phrases", author:, cat:, has:code, or an arXiv id')
+        ],
         limit: Annotated[int, Query(ge=1, le=100)] = 10,
         page: Annotated[int, Query(ge=1, le=100)] = 1,
         mode: Annotated[Mode, Query()] = "hybrid",
         date_from: Annotated[date | None, Query(alias="from")] = None,
         date_to: Annotated[date | None, Query(alias="to")] = None,
         cat: Annotated[list[str] | None, Query()] = None,
+        has: Annotated[
+            Literal["code"] | None, Query(description="code: only papers that name a code repository.")
+        ] = None,
         correct: Annotated[
             bool, Query(description="Correct misspelled words (false: search as typed).")
         ] = True,
@@ -81,7 +78,7 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
             bool, Query(description="For an arXiv id: also list related papers after it (else it alone).")
         ] = False,
     ) -> JSONResponse:
-        filters = SearchFilters(date_from, date_to, tuple(cat or ()))
+        filters = SearchFilters(date_from, date_to, tuple(cat or ()), (has,) if has else ())
         request = SearchRequest(
             q, k=limit, page=page, mode=mode, filters=filters, correct=correct, related=related, count=True
         )

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.clock import utcnow
+from paperboy.code_links import find_links
 from paperboy.db.engine import begin_write
 from paperboy.db.models import Paper, PaperVersion
 from paperboy.db.records import DeletedRecord, PaperRecord, RecordError, VersionRecord
@@ -45,8 +46,19 @@ MERGED_FIELDS = (
 )
 # A change in any of these makes the paper's search-index entry stale.
 INDEXED_FIELDS = frozenset(
-    {"title", "abstract", "authors", "categories", "primary_category", "published_at", "withdrawn"}
+    {
+        "title",
+        "abstract",
+        "authors",
+        "categories",
+        "primary_category",
+        "published_at",
+        "withdrawn",
+        "code_urls",
+    }
 )
+LINKED_FIELDS = frozenset({"abstract", "comments", "journal_ref"})
+"""The fields code and project links are found in."""
 _IN_CHUNK = 500
 _UPSERT_ATTEMPTS = 5
 
@@ -181,7 +193,21 @@ def _new_paper(record: PaperRecord, now: datetime) -> Paper:
     )
     _apply(paper, record, overwrite=True)
     _merge_versions(paper, record.versions)
+    _find_links(paper)
     return paper
+
+
+def _find_links(paper: Paper) -> set[str]:
+    """Store the repositories and project page its own text names; the fields that changed."""
+    links = find_links(paper.abstract, paper.comments, paper.journal_ref)
+    changed = set()
+    if list(links.repositories) != list(paper.code_urls or []):
+        paper.code_urls = list(links.repositories)
+        changed.add("code_urls")
+    if links.project_page != paper.project_page:
+        paper.project_page = links.project_page
+        changed.add("project_page")
+    return changed
 
 
 def upsert_papers(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
@@ -223,6 +249,8 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
         changed = _apply(paper, record, overwrite=_is_fresher(paper, record))
         if _merge_versions(paper, record.versions):
             changed.add("versions")
+        if changed & LINKED_FIELDS:
+            changed |= _find_links(paper)
         if not changed:
             counts.unchanged += 1
             continue

@@ -27,6 +27,17 @@ class PaperContent:
     categories: tuple[str, ...]
     published_at: datetime | None
     withdrawn: bool
+    code_urls: tuple[str, ...] = ()
+    project_page: str | None = None
+
+    @property
+    def id(self) -> int:
+        return self.paper_id
+
+    @property
+    def has_code(self) -> bool:
+        """Its text names a code repository (the `has:code` filter)."""
+        return bool(self.code_urls)
 
 
 _COLUMNS = (
@@ -38,6 +49,8 @@ _COLUMNS = (
     Paper.categories,
     Paper.published_at,
     Paper.withdrawn,
+    Paper.code_urls,
+    Paper.project_page,
 )
 
 
@@ -51,6 +64,8 @@ def _content(row: Any) -> PaperContent:
         categories=tuple(row.categories or ()),
         published_at=row.published_at,
         withdrawn=bool(row.withdrawn),
+        code_urls=tuple(row.code_urls or ()),
+        project_page=row.project_page,
     )
 
 

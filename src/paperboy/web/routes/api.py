@@ -21,6 +21,7 @@ from paperboy.community.submissions import ArxivUnavailable, SubmissionError, Su
 from paperboy.community.votes import set_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Paper, User
+from paperboy.db.repositories.code import code_links
 from paperboy.db.repositories.community import paper_totals, totals_of
 from paperboy.db.repositories.papers import find_paper
 from paperboy.digest.mailer import DeliveryError
@@ -106,7 +107,8 @@ def list_papers(
         more = len(papers) > limit
         papers = papers[:limit]
         totals = paper_totals(session, [paper.id for paper in papers])
-        body = [paper_json(paper, totals[paper.id]) for paper in papers]
+        code = code_links(session, papers)
+        body = [paper_json(paper, totals[paper.id], code=code[paper.id]) for paper in papers]
     headers = {}
     if more and papers:
         next_cursor = _encode_cursor(papers[-1].id)
@@ -172,7 +174,8 @@ def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONRespo
 def read_paper(request: Request, arxiv_id: Annotated[str, Path(max_length=100)]) -> JSONResponse:
     with web(request).sessions() as session:
         paper = _paper_or_404(session, arxiv_id)
-        return JSONResponse(paper_details_json(paper, totals_of(session, paper.id), base_url(request)))
+        code = code_links(session, [paper])[paper.id]
+        return JSONResponse(paper_details_json(paper, totals_of(session, paper.id), code, base_url(request)))
 
 
 class IndexRequest(BaseModel):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from paperboy.clock import utcnow
 from paperboy.community.votes import voted_paper_ids
 from paperboy.feed.daily import FeedItem, Sort, latest_date, neighbour_dates, period_items, trending_items
 from paperboy.feed.periods import Period, PeriodError, parse_period
@@ -25,20 +25,23 @@ def _voted(request: Request, items: list[FeedItem]) -> set[int]:
         return voted_paper_ids(session, viewer.id, [item.paper.id for item in items])
 
 
-def _period_page(request: Request, period: Period, sort: str) -> HTMLResponse:
+def _period_page(request: Request, period: Period, sort: str, with_code: bool = False) -> HTMLResponse:
     shared = web(request)
     with shared.sessions() as session:
         chosen: Sort = "trending" if sort == "trending" else "upvotes"
-        items = period_items(session, period, chosen, gravity=shared.settings.trending_gravity)
+        items = period_items(
+            session, period, chosen, gravity=shared.settings.trending_gravity, with_code=with_code
+        )
         before, after = neighbour_dates(session, period)
+    today = utcnow().date()
     if period.kind == "day":
-        previous = Period.day(before) if before else period.shifted(-1)
+        # Days step to the nearest day with papers, not one calendar day at a time.
+        previous = Period.day(before) if before else None
         following = Period.day(after) if after else None
     else:
         previous, following = period.shifted(-1), period.shifted(1)
-    today = date.today()
-    if following is not None and following.start > today:
-        following = None
+        if following.start > today:
+            following = None
     return render(
         request,
         "daily.html",
@@ -53,6 +56,9 @@ def _period_page(request: Request, period: Period, sort: str) -> HTMLResponse:
                 "month": Period.month_of(period.start),
             },
             "sort": chosen,
+            "with_code": with_code,
+            "is_today": period.start <= today <= period.end,
+            "today": today,
             "voted": _voted(request, items),
             "page_title": f"Daily papers — {period.label}",
         },
@@ -75,7 +81,7 @@ def read_home(request: Request) -> HTMLResponse:
     """Today's list: the newest day that has entries."""
     with web(request).sessions() as session:
         newest = latest_date(session)
-    return _period_page(request, Period.day(newest or date.today()), "upvotes")
+    return _period_page(request, Period.day(newest or utcnow().date()), "upvotes")
 
 
 @router.get("/papers", response_model=None)
@@ -85,6 +91,7 @@ def read_period(
     week: Annotated[str | None, Query(max_length=20)] = None,
     month: Annotated[str | None, Query(max_length=20)] = None,
     sort: Annotated[str, Query(pattern="^(upvotes|trending)$")] = "upvotes",
+    has: Annotated[str, Query(pattern="^(code)?$")] = "",
 ) -> HTMLResponse | RedirectResponse:
     try:
         period = parse_period(date_, week, month)
@@ -94,7 +101,7 @@ def read_period(
         return render(request, "error.html", {"title": "Not a valid date", "message": str(exc)}, 400)
     if period is None:
         return RedirectResponse("/", status_code=303)
-    return _period_page(request, period, sort)
+    return _period_page(request, period, sort, with_code=has == "code")
 
 
 @router.get("/trending", response_class=HTMLResponse)

@@ -24,6 +24,7 @@ from paperboy.community.comments import (
 from paperboy.community.votes import has_voted, toggle_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Comment, DailyEntry, Paper, User
+from paperboy.db.repositories.code import code_links
 from paperboy.db.repositories.community import totals_of
 from paperboy.db.repositories.papers import find_paper, get_paper
 from paperboy.links import paper_path
@@ -43,7 +44,6 @@ from paperboy.web.context import (
 from paperboy.web.fields import LongFormText, RowId
 from paperboy.web.paper_markdown import MEDIA_TYPE as MARKDOWN
 from paperboy.web.paper_markdown import paper_markdown
-from paperboy.web.render import code_links
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -138,6 +138,7 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
         voted = has_voted(session, viewer.id if viewer else None, paper)
         comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))
         versions = [(v.version, v.submitted_at) for v in paper.versions]
+        code = code_links(session, [paper])[paper.id]
     similar, index_status = _similar(request, paper)
     page = render(
         request,
@@ -151,7 +152,7 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
             "versions": versions,
             "similar": similar,
             "index_status": index_status,
-            "code": code_links(paper.abstract, paper.comments),
+            "code": code,
             "editing": request.query_params.get("edit"),
             "page_title": paper.title,
         },

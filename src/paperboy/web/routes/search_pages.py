@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from paperboy.feed.periods import PeriodError, parse_day
 from paperboy.links import paper_path
 from paperboy.search.backend import Mode
-from paperboy.search.query import QueryError, SearchFilters
+from paperboy.search.query import TAGS, QueryError, SearchFilters
 from paperboy.search.service import MODES, SearchRequest, SearchResult
 from paperboy.search.terms import query_stems
 from paperboy.web.context import render, web
@@ -32,13 +32,15 @@ def parse_categories(text: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(found))
 
 
-def _filters(date_from: str, date_to: str, categories: str) -> SearchFilters:
+def _filters(date_from: str, date_to: str, categories: str, has: str = "") -> SearchFilters:
     try:
         start = parse_day(date_from, "from") if date_from.strip() else None
         end = parse_day(date_to, "to") if date_to.strip() else None
     except PeriodError as exc:
         raise QueryError(str(exc)) from None
-    return SearchFilters(start, end, parse_categories(categories))
+    if has and has not in TAGS:
+        raise QueryError(f"has={has} is not a filter: it takes {', '.join(TAGS)}")
+    return SearchFilters(start, end, parse_categories(categories), (has,) if has else ())
 
 
 @router.get("/search", response_class=HTMLResponse, response_model=None)
@@ -49,6 +51,7 @@ def read_search(
     date_from: Annotated[str, Query(alias="from", max_length=20)] = "",
     date_to: Annotated[str, Query(alias="to", max_length=20)] = "",
     cat: Annotated[str, Query(max_length=500)] = "",
+    has: Annotated[str, Query(max_length=20)] = "",
     page: Annotated[int, Query(ge=1, le=100)] = 1,
     correct: Annotated[str, Query(max_length=5)] = "1",
 ) -> Response:
@@ -58,6 +61,7 @@ def read_search(
         "date_from": date_from,
         "date_to": date_to,
         "cat": cat,
+        "has": has,
         "page": page,
         "result": None,
         "error": None,
@@ -76,7 +80,7 @@ def read_search(
             k=PER_PAGE,
             page=page,
             mode=chosen,
-            filters=_filters(date_from, date_to, cat),
+            filters=_filters(date_from, date_to, cat, has),
             correct=correct != "0",
             count=True,
         )
