@@ -12,6 +12,7 @@ home page, so the submit test comes last.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -49,6 +50,8 @@ from paperboy.db.migrate import upgrade
 from paperboy.db.models import DailyEntry, Paper
 from paperboy.db.records import PaperRecord
 from paperboy.db.repositories.papers import upsert_papers
+from paperboy.ingest.runner import run_ingest
+from paperboy.ingest.sources.files import JsonLinesSource
 from paperboy.search.embedder import Embedder
 from paperboy.search.indexer import Indexer
 from paperboy.web.app import create_app
@@ -195,6 +198,16 @@ def _insert_xss_paper(sessions: sessionmaker[Session]) -> None:
         )
 
 
+MATH_PAPERS = ("0704.0295", "0704.0501")  # real arXiv metadata: display math; TeX accents and fonts
+
+
+def _insert_math_papers(sessions: sessionmaker[Session], shared_data: Path, home: Path) -> None:
+    chosen = home / "math-papers.jsonl"
+    with (shared_data / "arxiv" / "arxiv_browse_abs.jsonl").open(encoding="utf-8") as lines:
+        chosen.write_text("".join(line for line in lines if json.loads(line).get("id") in MATH_PAPERS))
+    assert run_ingest(sessions, JsonLinesSource(chosen)).rejected == 0
+
+
 @contextmanager
 def serve_site(home: Path, shared_data: Path, embedder: Embedder) -> Iterator[Site]:
     """The real app on 127.0.0.1 (SQLite under `home`), its data loaded and indexed, until exit."""
@@ -233,6 +246,7 @@ def _load_and_serve(
     sessions = session_factory(engine)
     ingest_hf_daily(sessions, shared_data)
     _insert_xss_paper(sessions)
+    _insert_math_papers(sessions, shared_data, home)
     Indexer(sessions, settings.home, embedder).run()
 
     app = create_app(settings, embedder=embedder, fetch_paper=arxiv_fetcher(settings))
@@ -338,18 +352,18 @@ def test_home_lists_the_day_most_upvoted_first_and_navigates(page: Page) -> None
     shoot(page, "home.png")
 
     # Previous day: the previous day that has papers (the test paper of 2024-09-02); "Next day" leads back.
-    page.get_by_role("link", name="← Previous day").click()
+    page.get_by_role("link", name="← Previous day: Sep 2").click()
     expect(page).to_have_url(re.compile(rf"/papers\?date={XSS_DAY}$"))
     expect(page.locator("h1")).to_have_text("Monday, September 2, 2024")
     expect(page.locator("ol.papers > li.paper")).to_have_count(1)
-    page.get_by_role("link", name="Next day →").click()
+    page.get_by_role("link", name="Next day: Oct 25 →").click()
     expect(page).to_have_url(re.compile(rf"/papers\?date={DAY}$"))
     expect(page.locator("ol.papers > li.paper")).to_have_count(29)
-    expect(page.get_by_role("link", name="Next day →")).to_have_count(0)
+    expect(page.locator('a[rel="next"]')).to_have_count(0)
     page.goto("/papers?date=2024-10-24")
     expect(page.locator("ol.papers > li.paper")).to_have_count(0)
-    expect(page.locator(".empty")).to_contain_text("No papers for Thursday, October 24, 2024")
-    page.get_by_role("link", name="Next day →").click()
+    expect(page.locator(".empty")).to_contain_text("No papers on Thursday, October 24, 2024")
+    page.get_by_role("link", name="Next day: Oct 25 →").click()
     expect(page).to_have_url(re.compile(rf"/papers\?date={DAY}$"))
 
     # Week and month tabs.
@@ -424,8 +438,46 @@ def test_mobile_home(browser: Browser, site: Site) -> None:
         visible = page.locator("input[type=search]:visible")
         expect(visible).to_have_count(1)  # the page's own box; the header's is not shown twice
         expect(visible).to_have_id("q")
+
+        # A long display formula scrolls in its own box; the page keeps the phone's width.
+        page.goto(f"/papers/{MATH_PAPERS[0]}")
+        formula = page.locator('.abstract-full math[display="block"]').first
+        expect(formula).to_be_visible()
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width == [MOBILE["width"]] * 2, f"the formula widened the page: {width}"
+        inner, box = page.locator(".abstract-full .math-display").first.evaluate(
+            "m => [m.scrollWidth, m.clientWidth]"
+        )
+        assert inner > box, "the formula is wider than the screen, so it scrolls inside its box"
+        shoot(page, "paper-math-mobile.png")
     finally:
         ctx.close()
+
+
+def test_day_pages_step_to_days_with_papers_and_have_a_date_picker(page: Page) -> None:
+    seen = watch(page)
+    page.goto("/papers?date=2024-10-22")
+    expect(page.locator("h1")).to_have_text("Tuesday, October 22, 2024")
+    expect(page.locator(".empty")).to_contain_text("The nearest days with papers")
+    expect(page.locator(".empty")).not_to_contain_text("submit")
+    shoot(page, "daily-empty-day.png")
+    page.fill("#pick-date", "2024-09-02")
+    page.locator(".date-picker button").click()
+    expect(page).to_have_url(re.compile(r"/papers\?date=2024-09-02$"))
+    expect(page.locator("ol.papers > li.paper")).to_have_count(1)
+    page.get_by_role("link", name="Next day: Oct 25 →").click()
+    expect(page.locator("h1")).to_have_text("Friday, October 25, 2024")
+    page.get_by_role("link", name="With code").click()
+    expect(page.locator("ol.papers > li.paper")).to_have_count(5)
+    expect(page.locator("ol.papers .code-link").first).to_be_visible()
+    shoot(page, "daily-with-code.png")
+    # The tab title and the heading read TeX as text.
+    page.goto(f"/papers/{MATH_PAPERS[1]}")
+    expect(page).to_have_title(
+        re.compile(r"^On universality .* Schrödinger .* tritronquée .* Painlevé-I equation · Paperboy$")
+    )
+    expect(page.locator("h1")).to_contain_text("Schrödinger")
+    assert seen.csp_violations() == [] and seen.page_errors == []
 
 
 # --- search ---------------------------------------------------------------------------------------

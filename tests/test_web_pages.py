@@ -301,7 +301,7 @@ def test_home_lists_the_newest_day_most_upvoted_first(
 @pytest.mark.parametrize(
     ("query", "title", "previous", "following"),
     [
-        ("date=2024-10-25", "Friday, October 25, 2024", "/papers?date=2024-10-24", None),
+        ("date=2024-10-25", "Friday, October 25, 2024", None, None),  # no other day has papers
         (
             "week=2024-W43",
             "Week 43, 2024 (Oct 21 to Oct 27)",
@@ -359,14 +359,21 @@ def test_day_navigation_skips_empty_days_and_empty_days_say_so(
     earlier = client.get(pager(home)["prev"]).text
     assert heading(earlier) == "Sunday, October 20, 2024"
     assert listed(earlier) == ["2410.10001"]
-    assert pager(earlier) == {"prev": "/papers?date=2024-10-19", "next": "/papers?date=2024-10-25"}
+    assert pager(earlier) == {"next": "/papers?date=2024-10-25"}, "no earlier day has papers: no step back"
+    assert "Next day: Oct 25" in earlier
 
     gap = client.get("/papers?date=2024-10-22")
     assert gap.status_code == 200
     assert listed(gap.text) == []
-    assert "No papers for Tuesday, October 22, 2024 yet" in gap.text
-    assert 'href="/submit"' in gap.text
+    assert "No papers on Tuesday, October 22, 2024" in gap.text
+    assert "submit a paper" not in gap.text, "a past day never invites a submission"
+    assert "The nearest days with papers:" in gap.text
+    assert '<a href="/papers?date=2024-10-20">Sunday, October 20, 2024</a>' in gap.text
+    assert '<a href="/papers?date=2024-10-25">Friday, October 25, 2024</a>' in gap.text
     assert pager(gap.text) == {"prev": "/papers?date=2024-10-20", "next": "/papers?date=2024-10-25"}
+    picker = [f for f in elements(gap.text, "form") if f.get("class") == "date-picker"]
+    assert picker == [{"class": "date-picker", "action": "/papers", "method": "get"}]
+    assert 'id="pick-date" type="date" name="date" value="2024-10-22"' in gap.text
 
     # Oct 20 is the Sunday of ISO week 42; the month holds both days, the earlier paper (0 upvotes) last
     assert listed(client.get("/papers?week=2024-W42").text) == ["2410.10001"]
@@ -391,7 +398,9 @@ def test_no_next_link_into_the_future(client: TestClient, sessions: sessionmaker
         page = client.get(f"/papers?{query}")
         assert page.status_code == 200
         assert listed(page.text) == ["2410.10003"], query
-        assert set(pager(page.text)) == {"prev"}, query
+        # No next period into the future; the day has no earlier day with papers to step back to.
+        assert set(pager(page.text)) == (set() if query.startswith("date") else {"prev"}), query
+    assert "Be the first" not in client.get(f"/papers?date={today}&has=code").text
     past = client.get(f"/papers?date={today - timedelta(days=1)}")
     assert pager(past.text)["next"] == f"/papers?date={today}"
 
@@ -1249,7 +1258,7 @@ def test_every_page_linked_from_home_works(
         sign_up(client)
     links = _same_site_links(client.get("/").text)
     assert len([link for link in links if re.fullmatch(r"/papers/\d{4}\.\d{5}", link)]) == 29
-    assert {"/trending", "/submit", "/help", "/docs", "/feeds/daily.atom", "/papers?date=2024-10-24"} <= links
+    assert {"/trending", "/submit", "/help", "/docs", "/feeds/daily.atom", "/papers?week=2024-W43"} <= links
     assert ("/account" in links) == signed_in
     failures = {}
     for link in sorted(links):

@@ -166,6 +166,53 @@ def tex_to_words(text: str) -> str:
     return text
 
 
+_GREEK_LETTER = {name: char for char, name in zip("αβγδεζηθικλμνξοπρστυφχψω", GREEK, strict=True)} | {
+    name.capitalize(): char for char, name in zip("ΑΒΓΔΕΖΗΘΙΚΛΜΝΞΟΠΡΣΤΥΦΧΨΩ", GREEK, strict=True)
+}
+_LOOSE_SPACE = re.compile(r"\s+")
+
+
+def _fonts_removed(text: str) -> str:
+    for _ in range(3):  # nested fonts: \mathbf{\mathcal{A}}
+        replaced = _FONT.sub(r"\1", text)
+        if replaced == text:
+            break
+        text = replaced
+    return _SWITCH_AND_SPACE.sub("", text)
+
+
+_SWITCH_AND_SPACE = re.compile(f"(?:{_SWITCH.pattern})\\s*")
+
+
+def tex_prose(text: str) -> str:
+    """Text outside math as a reader sees it: accents in Unicode (`Schr\\"odinger` → Schrödinger), font
+    commands and grouping braces gone (`{\\it tritronqu\\'ee}` → tritronquée)."""
+    if "\\" not in text and "{" not in text:
+        return text
+    text = _fonts_removed(detex_accents_only(text)).replace("{", "").replace("}", "")
+    return _LOOSE_SPACE.sub(" ", text)
+
+
+def tex_plain(text: str) -> str:
+    """A title as plain text (a browser tab, a link preview): accents in Unicode, Greek letters as letters,
+    other math markup gone (`$\\alpha$-divergence` → \u03b1-divergence, `$\\mathcal{O}(n)$` → O(n))."""
+    if "\\" not in text and "$" not in text and "{" not in text:
+        return text
+    text = _fonts_removed(detex_accents_only(text))
+
+    def command(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in _GREEK_LETTER:
+            return _GREEK_LETTER[name]
+        if name.startswith("var") and name[3:] in _GREEK_LETTER:
+            return _GREEK_LETTER[name[3:]]
+        return f"{_WORD_NAMES.get(name, name)} " if name in _WORD_COMMANDS else ""
+
+    text = re.sub(r"\\([A-Za-z]+)\s*", command, text)
+    text = re.sub(r"[$^_{}~]|\\[,;:!\\ ]", "", text)
+    return _LOOSE_SPACE.sub(" ", text).strip()
+
+
 _COMBINING = re.compile(r"[\u0300-\u036f]")
 
 

@@ -24,6 +24,7 @@ from paperboy.search.embedder import Embedder
 from paperboy.search.factory import make_embedder, make_search_service
 from paperboy.search.service import SearchService
 from paperboy.signing import load_secret_key
+from paperboy.tex import tex_plain, tex_prose
 from paperboy.web.context import (
     WebContext,
     render,
@@ -62,7 +63,7 @@ def _date(value: datetime | None, style: str = "%b %-d, %Y") -> str:
 
 
 def _authors(names: list[str] | tuple[str, ...], limit: int = 8) -> str:
-    shown = ", ".join(names[:limit])
+    shown = ", ".join(tex_prose(name) for name in names[:limit])
     return f"{shown}, +{len(names) - limit} more" if len(names) > limit else shown
 
 
@@ -82,6 +83,8 @@ def make_templates() -> Jinja2Templates:
         authors=_authors,
         paper_path=paper_path,
         stars=_stars,
+        plain=tex_plain,
+        prose=tex_prose,
     )
     env.globals.update(version=__version__, Period=Period)
     return templates

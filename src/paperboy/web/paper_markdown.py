@@ -13,6 +13,7 @@ import re
 from paperboy.db.models import Paper
 from paperboy.db.repositories.community import Totals
 from paperboy.links import paper_path
+from paperboy.tex import detex_accents_only
 
 MEDIA_TYPE = "text/markdown; charset=utf-8"
 
@@ -23,7 +24,7 @@ _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 def _text(value: str | None) -> str:
     """Paper text on one line, safe in Markdown: a `<` that could open an HTML tag becomes `&lt;` (math
     such as `$a < b$` keeps its sign)."""
-    return " ".join(_TAG_START.sub("&lt;", value or "").split())
+    return " ".join(_TAG_START.sub("&lt;", detex_accents_only(value or "")).split())
 
 
 def paper_markdown(paper: Paper, totals: Totals, site: str) -> str:

@@ -15,12 +15,13 @@ from latex2mathml.converter import convert
 from markupsafe import Markup, escape
 
 from paperboy.search.terms import word_stems
+from paperboy.tex import tex_prose
 
 MAX_MATH_LENGTH = 400
+# The number-set macros authors define for themselves (\R, \N, …): the symbols they stand for.
+_NUMBER_SETS = re.compile(r"\\([RNZQC])(?![A-Za-z])")
 # $$display$$, $inline$ (pandoc's rule: no space inside the dollars, no digit right after), \(…\), \[…\]
-_MATH = re.compile(
-    r"\$\$([^$]+?)\$\$|(?<![\\$])\$(?!\s)([^$]+?)(?<![\\\s])\$(?!\d)|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S
-)
+_MATH = re.compile(r"\$\$([^$]+?)\$\$|(?<![\\$])\$([^$]+?)(?<!\\)\$(?!\d)|\\\((.+?)\\\)|\\\[(.+?)\\\]", re.S)
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
 _URL = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)\]}]", re.I)
 _MATHML_NS = "{http://www.w3.org/1998/Math/MathML}"
@@ -111,6 +112,7 @@ def latex_to_mathml(tex: str, display: bool = False) -> Markup | None:
     """Safe MathML for a TeX fragment, or None when it cannot be converted (the caller shows the TeX)."""
     if len(tex) > MAX_MATH_LENGTH:
         return None
+    tex = _NUMBER_SETS.sub(lambda m: f"\\mathbb{{{m.group(1)}}}", tex)
     try:
         raw = convert(tex, display="block" if display else "inline")
         element = fromstring(raw)
@@ -141,8 +143,11 @@ _PROSE_WORD = re.compile(r"\b[A-Za-z]{3,}\b")
 
 
 def _looks_like_prose(tex: str) -> bool:
-    """`$5 and $6`: dollar signs around words, not math."""
-    return not _TEX_SIGNS.search(tex) and len(_PROSE_WORD.findall(tex)) >= 2
+    """`$5 and $6`: dollar signs around words, not math. Math may start or end with a space
+    (`$\\gamma_n $`, `$ i\\epsilon \\psi_t$`, as real abstracts write it) only when it holds TeX."""
+    if not _TEX_SIGNS.search(tex):
+        return tex != tex.strip() or len(_PROSE_WORD.findall(tex)) >= 2
+    return False
 
 
 def rich_text(text: str | None, stems: frozenset[str] = frozenset()) -> Markup:
@@ -157,10 +162,11 @@ def rich_text(text: str | None, stems: frozenset[str] = frozenset()) -> Markup:
         mathml = None if _looks_like_prose(tex) else latex_to_mathml(tex.strip(), display)
         if mathml is None:
             continue
-        out.append(_highlight(text[position : match.start()], stems))
-        out.append(str(mathml))
+        out.append(_highlight(tex_prose(text[position : match.start()]), stems))
+        # Display math in a box of its own that scrolls sideways (a long formula on a phone).
+        out.append(f'<span class="math-display">{mathml}</span>' if display else str(mathml))
         position = match.end()
-    out.append(_highlight(text[position:], stems))
+    out.append(_highlight(tex_prose(text[position:]), stems))
     return Markup("".join(out))
 
 
@@ -180,8 +186,11 @@ def linkify(text: str | None) -> Markup:
 
 
 def short_text(text: str | None, limit: int = 280) -> str:
-    """The first `limit` characters, cut at a word boundary."""
+    """The first `limit` characters, cut at a word boundary and never inside a formula."""
     if not text or len(text) <= limit:
         return text or ""
     cut = text[:limit].rsplit(" ", 1)[0]
+    opened = [m.start() for m in re.finditer(r"(?<!\\)\$", cut)]
+    if len(opened) % 2:  # an unclosed $: cut before it
+        cut = cut[: opened[-1]].rstrip()
     return cut.rstrip(",.;:") + "…"
