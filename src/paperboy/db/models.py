@@ -124,6 +124,8 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     api_token_hash: Mapped[str | None] = mapped_column(String(128), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    notify_replies: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    """Email me when someone replies in my threads or comments on my papers."""
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
 
 
@@ -308,3 +310,64 @@ class IngestState(Base):
     key: Mapped[str] = mapped_column(String(255), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class PaperAuthor(Base):
+    """A paper's author list as rows, so that an author's papers and co-authors are one indexed query."""
+
+    __tablename__ = "paper_authors"
+
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    name_key: Mapped[str] = mapped_column(String(300), index=True)
+    """The name folded (case, accents, spacing): how author pages find it."""
+
+
+class AuthorFollow(Base):
+    """A user follows an author: the author's new papers come in their digest."""
+
+    __tablename__ = "author_follows"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    name_key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    name: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class AuthorClaim(Base):
+    """A user says they are one of a paper's authors; an admin approves (or rejects) it."""
+
+    __tablename__ = "author_claims"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), index=True)
+    author_name: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    """pending, approved or rejected."""
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    __table_args__ = (UniqueConstraint("user_id", "paper_id", name="one_claim_per_user_and_paper"),)
+
+
+class Notification(Base):
+    """An email to tell a user about a reply or a comment on their paper; sent once, through an outbox
+    (claimed, then marked sent with its Message-ID), as digests are."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    comment_id: Mapped[int] = mapped_column(ForeignKey("comments.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(String(16))
+    """reply (someone answered in the user's thread) or author (a comment on the user's paper)."""
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    message_id: Mapped[str | None] = mapped_column(String(255))
+
+    __table_args__ = (UniqueConstraint("user_id", "comment_id", name="one_notification_per_comment"),)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperboy.db.models import Paper, SentPaper, Subscription
+from paperboy.db.repositories.authors import subscriber_follows
 from paperboy.db.repositories.community import paper_totals
 from paperboy.db.repositories.embeddings import load_embeddings
 from paperboy.digest.subscriptions import Topics, keyword_label, topics_of
@@ -120,6 +121,9 @@ class DigestComposer:
 
     def compose(self, session: Session, subscription: Subscription) -> DigestContent:
         topics = topics_of(subscription)
+        followed = subscriber_follows(session, subscription.user_id, subscription.email)
+        if followed:  # authors followed from their pages count as the subscription's own
+            topics = replace(topics, authors=tuple(dict.fromkeys([*topics.authors, *followed])))
         limit = subscription.max_papers
         pool_ids = [item.paper.id for item in self.trending] + [c.paper.id for c in self.candidates]
         sent = self._already_sent(session, subscription.id, pool_ids)

@@ -14,6 +14,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 
 from paperboy import __version__
+from paperboy.authors import author_path, name_key
 from paperboy.community.submissions import Fetcher, arxiv_fetcher
 from paperboy.config import Settings
 from paperboy.db.engine import engine_from_settings, session_factory
@@ -35,6 +36,7 @@ from paperboy.web.render import linkify, rich_text, short_text
 from paperboy.web.routes import (
     account_pages,
     api,
+    author_pages,
     feed_pages,
     feeds,
     paper_pages,
@@ -85,6 +87,8 @@ def make_templates() -> Jinja2Templates:
         stars=_stars,
         plain=tex_plain,
         prose=tex_prose,
+        author_path=author_path,
+        author_key=name_key,
     )
     env.globals.update(version=__version__, Period=Period)
     return templates
@@ -141,6 +145,7 @@ def create_app(
         paper_pages,
         submit_pages,
         account_pages,
+        author_pages,
         subscription_pages,
     ):
         app.include_router(module.router)

@@ -46,6 +46,10 @@ NOTICES = {
     "token-created": "A new API token was created. Copy it now: it is shown only once.",
     "entry-removed": "The entry was removed from the daily list.",
     "preferences-saved": "Your digest preferences are saved.",
+    "author-followed": "You follow this author: their new papers come in your digest.",
+    "author-unfollowed": "You no longer follow this author.",
+    "claim-sent": "Thanks! An admin will check your claim.",
+    "claim-decided": "The claim is decided.",
 }
 
 
@@ -84,6 +88,10 @@ class WebContext:
 
 class LoginRequired(Exception):
     """The page needs a signed-in user; the app redirects to the sign-in page."""
+
+
+class AdminRequired(Exception):
+    """The page or action is for admins; the app answers 403."""
 
 
 class RateLimited(Exception):

@@ -19,7 +19,16 @@ from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.db.engine import storage_problem
-from paperboy.web.context import ApiError, CsrfFailed, LoginRequired, RateLimited, login_url, render, web
+from paperboy.web.context import (
+    AdminRequired,
+    ApiError,
+    CsrfFailed,
+    LoginRequired,
+    RateLimited,
+    login_url,
+    render,
+    web,
+)
 from paperboy.web.security import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("paperboy.web")
@@ -84,6 +93,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def on_rate_limited(request: Request, exc: RateLimited) -> Response:
         message = f"Too many requests from your address. Try again in {exc.retry_after} seconds."
         return _error_page(request, 429, "Slow down", message, {"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(AdminRequired)
+    async def on_admin_required(request: Request, exc: AdminRequired) -> Response:
+        return _error_page(request, 403, "Not allowed", "Only an admin can do that.")
 
     @app.exception_handler(CsrfFailed)
     async def on_csrf_failed(request: Request, exc: CsrfFailed) -> Response:

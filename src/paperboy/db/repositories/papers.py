@@ -27,6 +27,7 @@ from paperboy.code_links import find_links
 from paperboy.db.engine import begin_write
 from paperboy.db.models import Paper, PaperVersion
 from paperboy.db.records import DeletedRecord, PaperRecord, RecordError, VersionRecord
+from paperboy.db.repositories.authors import store_author_rows
 from paperboy.db.repositories.queue import enqueue_for_index
 
 # Fields copied from a record onto a paper; `None` in the record means "not said".
@@ -237,6 +238,7 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
     now = utcnow()
     papers = load_papers(session, (r.arxiv_id for r in records), lock=True)
     stale: list[Paper] = []
+    authored: list[Paper] = []  # new papers and changed author lists: their author rows are rewritten
     for record in records:
         paper = papers.get(record.arxiv_id)
         if paper is None:
@@ -244,6 +246,7 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
             session.add(paper)
             papers[record.arxiv_id] = paper
             stale.append(paper)
+            authored.append(paper)
             counts.new += 1
             continue
         changed = _apply(paper, record, overwrite=_is_fresher(paper, record))
@@ -256,9 +259,12 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
             continue
         paper.modified_at = now
         counts.updated += 1
+        if "authors" in changed:
+            authored.append(paper)
         if changed & INDEXED_FIELDS:
             stale.append(paper)
     session.flush()
+    store_author_rows(session, authored)
     enqueue_for_index(session, (paper.id for paper in stale))
     return counts
 

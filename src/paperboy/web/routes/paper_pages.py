@@ -24,6 +24,7 @@ from paperboy.community.comments import (
 from paperboy.community.votes import has_voted, toggle_vote
 from paperboy.db.engine import transaction
 from paperboy.db.models import Comment, DailyEntry, Paper, User
+from paperboy.db.repositories.authors import badges, claim_of
 from paperboy.db.repositories.code import code_links
 from paperboy.db.repositories.community import totals_of
 from paperboy.db.repositories.papers import find_paper, get_paper
@@ -139,6 +140,8 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
         comments = list_comments(session, paper, include_hidden=bool(viewer and viewer.is_admin))
         versions = [(v.version, v.submitted_at) for v in paper.versions]
         code = code_links(session, [paper])[paper.id]
+        author_badges = badges(session, [paper])[paper.id]
+        my_claim = claim_of(session, viewer.id, paper.id) if viewer else None
     similar, index_status = _similar(request, paper)
     page = render(
         request,
@@ -153,6 +156,8 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
             "similar": similar,
             "index_status": index_status,
             "code": code,
+            "badges": author_badges,
+            "my_claim": my_claim,
             "editing": request.query_params.get("edit"),
             "page_title": paper.title,
         },
