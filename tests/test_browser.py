@@ -47,7 +47,7 @@ from paperboy.community.submissions import arxiv_fetcher
 from paperboy.config import Settings
 from paperboy.db.engine import engine_from_settings, session_factory
 from paperboy.db.migrate import upgrade
-from paperboy.db.models import DailyEntry, Paper
+from paperboy.db.models import DailyEntry, Paper, User
 from paperboy.db.records import PaperRecord
 from paperboy.db.repositories.papers import upsert_papers
 from paperboy.ingest.runner import run_ingest
@@ -666,6 +666,90 @@ def test_upvote_without_reload_persists_and_toggles_back(page: Page, site: Site)
 
 
 # --- comments -------------------------------------------------------------------------------------
+
+
+def test_a_markdown_discussion_with_a_reply(browser: Browser, site: Site) -> None:
+    first = browser.new_context(base_url=site.base)
+    second = browser.new_context(base_url=site.base)
+    try:
+        asker, answerer = first.new_page(), second.new_page()
+        seen = watch(asker)
+        sign_up(asker, site, "asker")
+        asker.goto(f"/papers/{TOP}")
+        asker.fill(
+            "#comment-body",
+            "Does the **tile size** matter?\n\n- memory $O(n^2)$\n- speed\n\n<script>window.__xss=1</script>",
+        )
+        asker.get_by_role("button", name="Post comment").click()
+        comment = asker.locator("article.comment").first
+        expect(comment.locator(".comment-body strong")).to_have_text("tile size")
+        expect(comment.locator(".comment-body li")).to_have_count(2)
+        expect(comment.locator(".comment-body math")).to_have_count(1)
+        expect(comment.locator(".comment-body")).to_contain_text("<script>window.__xss=1</script>")
+        sign_up(answerer, site, "answerer")
+        answerer.goto(f"/papers/{TOP}")
+        answerer.locator("details.reply summary").first.click()
+        answerer.locator("details.reply textarea").first.fill("It does not: see *Table 3*.")
+        answerer.get_by_role("button", name="Post reply").first.click()
+        reply = answerer.locator("ol.replies article.comment")
+        expect(reply).to_have_count(1)
+        expect(reply.locator(".comment-body em")).to_have_text("Table 3")
+        expect(reply.locator(".meta")).to_contain_text("answerer")
+        shoot(answerer, "discussion.png")
+        assert asker.evaluate("window.__xss === undefined")
+        assert seen.csp_violations() == [] and seen.page_errors == []
+    finally:
+        first.close()
+        second.close()
+
+
+def test_author_page_follow_and_a_claim_approved_by_an_admin(browser: Browser, site: Site) -> None:
+    context = browser.new_context(base_url=site.base)
+    admin_context = browser.new_context(base_url=site.base)
+    try:
+        page = context.new_page()
+        seen = watch(page)
+        page.goto(f"/papers/{TOP}")
+        page.locator("#authors").get_by_role("link", name="Zesen Cheng").click()
+        expect(page).to_have_url(re.compile(r"/authors/Zesen%20Cheng$"))
+        expect(page.locator("h1")).to_contain_text("Zesen Cheng")
+        expect(page.locator("h1 .badge")).to_contain_text("Hugging Face: ClownRat")
+        expect(page.locator(".coauthors li")).to_have_count(8)
+        sign_up(page, site, "lidong")
+        page.goto("/authors/Zesen%20Cheng")
+        page.get_by_role("button", name="Follow").click()
+        expect(page.locator(".notice")).to_contain_text("You follow this author")
+        expect(page.get_by_role("button", name="Following ✓")).to_be_visible()
+        shoot(page, "author.png")
+
+        page.goto(f"/papers/{SECOND}")
+        page.locator("details.claim summary").click()
+        page.select_option("#claim-name", index=0)
+        page.get_by_role("button", name="Claim authorship").click()
+        expect(page.locator(".notice")).to_contain_text("An admin will check your claim")
+        expect(page.locator(".claim-status")).to_contain_text("waiting for an admin")
+
+        admin = admin_context.new_page()
+        sign_up(admin, site, "boss")
+        with site.sessions() as session, session.begin():
+            boss = session.scalars(select(User).where(User.username == "boss")).one()
+            boss.is_admin = True
+        admin.goto("/admin/claims")
+        expect(admin.locator("li.claim")).to_have_count(1)
+        shoot(admin, "admin-claims.png")
+        admin.get_by_role("button", name="Approve").click()
+        expect(admin.locator(".notice")).to_contain_text("The claim is decided")
+
+        page.goto(f"/papers/{SECOND}")
+        expect(page.locator("#authors .badge.verified")).to_have_count(1)
+        page.locator("#authors .badge.verified").click()
+        expect(page).to_have_url(re.compile(r"/users/lidong$"))
+        expect(page.locator("#claimed-title + ol li")).to_have_count(1)
+        shoot(page, "profile.png")
+        assert seen.csp_violations() == [] and seen.page_errors == []
+    finally:
+        context.close()
+        admin_context.close()
 
 
 def test_comment_post_edit_delete(page: Page, site: Site) -> None:

@@ -489,6 +489,11 @@ EXPECTED_FORM_ROUTES = {
     "/submit",
     "/subscribe",
     "/subscriptions/preferences",
+    "/signup/confirm",
+    "/authors/{name:path}/follow",
+    "/papers/{arxiv_id:path}/claim",
+    "/admin/claims/{claim_id}",
+    "/account/notifications",
 }
 # Authorised by the signed token of an emailed link, not by a CSRF token: mail clients POST RFC 8058
 # one-click unsubscribes without cookies. A forger does not have the signed token.
@@ -572,7 +577,13 @@ def test_every_form_route_refuses_requests_without_this_browsers_token(
         subscription = session.scalars(select(Subscription)).one()
         links = client.app.state.web.digests.links(subscription)  # type: ignore[attr-defined]
     assert comment_id and entry_id
-    values = {"arxiv_id": TOP, "comment_id": str(comment_id), "entry_id": str(entry_id)}
+    values = {
+        "arxiv_id": TOP,
+        "comment_id": str(comment_id),
+        "entry_id": str(entry_id),
+        "name": "Zesen Cheng",
+        "claim_id": "1",
+    }
     # the signed link's token goes along, so only the CSRF check can stop the forged request
     queries = {"/subscriptions/preferences": urlsplit(links.preferences).query}
     other = browser(client)

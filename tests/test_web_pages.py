@@ -561,9 +561,11 @@ def test_paper_page_shows_the_paper_links_upvote_and_discussion(
     assert page.status_code == 200
     html = page.text
     assert heading(html) == " ".join(entry["title"].split())
-    authors = first_match(r'<p class="authors">(.*?)</p>', html)
+    authors = first_match(r'<p class="authors" id="authors">(.*?)</p>', html)
     assert authors is not None
-    assert _text(authors) == ", ".join(a["name"] for a in entry["paper"]["authors"] if not a["hidden"])
+    shown = re.sub(r"\s+,", ",", _text(re.sub(r'<(a|span) class="badge[^"]*"[^>]*>.*?</\1>', "", authors)))
+    assert shown == ", ".join(a["name"] for a in entry["paper"]["authors"] if not a["hidden"])
+    assert "✓ HF" in authors, "Hugging Face's claimed-and-verified author has a badge"
     abstract = first_match(r'<section class="abstract-full".*?<p>(.*?)</p>', html)
     assert abstract is not None and _text(abstract) == " ".join(entry["paper"]["summary"].split())
     hrefs = [attrs.get("href") for attrs in elements(html, "a")]

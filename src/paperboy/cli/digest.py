@@ -136,6 +136,16 @@ def send(
         raise typer.Exit(EXIT_REJECTED)
 
 
+@digest_app.command("notify")
+def notify(ctx: typer.Context) -> None:
+    """Send the pending discussion emails (replies, comments on claimed papers); `serve` does this every
+    PAPERBOY_DIGEST_INTERVAL seconds. Safe to rerun: each is sent once."""
+    from paperboy.digest.notifications import NotificationSender
+
+    ctx.obj.require_schema()
+    typer.echo(NotificationSender(ctx.obj.settings, ctx.obj.sessions).run().line())
+
+
 @digest_app.command("preview")
 def preview(
     ctx: typer.Context,

@@ -1,8 +1,10 @@
-"""Comments: plain text, editable and deletable by their authors, hideable by admins."""
+"""Comments: Markdown with math, one level of replies, editable and deletable by their authors (an edit
+is marked), hideable by admins. A new comment queues emails to the people in its thread and to the
+paper's confirmed authors (sent by the notification outbox)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from paperboy.clock import utcnow
 from paperboy.db.models import Comment, Paper, User
+from paperboy.db.repositories.notifications import queue_notifications
 
 MAX_COMMENT_LENGTH = 5000
 
@@ -29,6 +32,11 @@ class CommentView:
     created_at: datetime
     edited_at: datetime | None
     hidden: bool
+    parent_id: int | None = None
+    author_username: str = ""
+    replies: tuple[CommentView, ...] = ()
+    removed: bool = False
+    """A deleted or hidden comment kept as a placeholder because visible replies hang from it."""
 
 
 def _clean_body(body: str) -> str:
@@ -40,10 +48,22 @@ def _clean_body(body: str) -> str:
     return text
 
 
-def add_comment(session: Session, user: User, paper: Paper, body: str) -> Comment:
+def add_comment(
+    session: Session, user: User, paper: Paper, body: str, parent_id: int | None = None
+) -> Comment:
+    """A new comment (a reply when `parent_id` is given: replies to a reply join its thread, one level)."""
+    parent = None
+    if parent_id is not None:
+        parent = session.get(Comment, parent_id)
+        if parent is None or parent.deleted or parent.paper_id != paper.id:
+            raise CommentError(f"comment {parent_id} is not in this paper's discussion")
+        if parent.parent_id is not None:
+            parent = session.get(Comment, parent.parent_id)
+            assert parent is not None
     comment = Comment(
         paper_id=paper.id,
         user_id=user.id,
+        parent_id=parent.id if parent is not None else None,
         body=_clean_body(body),
         hidden=False,
         deleted=False,
@@ -51,6 +71,7 @@ def add_comment(session: Session, user: User, paper: Paper, body: str) -> Commen
     )
     session.add(comment)
     session.flush()
+    queue_notifications(session, comment)
     return comment
 
 
@@ -87,16 +108,37 @@ def set_comment_hidden(session: Session, admin: User, comment_id: int, hidden: b
 
 
 def list_comments(session: Session, paper: Paper, include_hidden: bool = False) -> list[CommentView]:
-    """The paper's comments, oldest first; deleted ones are gone, hidden ones only for admins."""
+    """The paper's threads, oldest first, each with its replies; deleted comments are gone and hidden ones
+    shown only to admins, except as a placeholder above visible replies."""
     query = (
         select(Comment, User)
         .join(User, User.id == Comment.user_id)
-        .where(Comment.paper_id == paper.id, Comment.deleted.is_(False))
+        .where(Comment.paper_id == paper.id)
         .order_by(Comment.created_at, Comment.id)
     )
-    if not include_hidden:
-        query = query.where(Comment.hidden.is_(False))
-    return [
-        CommentView(c.id, u.display_name or u.username, u.id, c.body, c.created_at, c.edited_at, c.hidden)
-        for c, u in session.execute(query)
-    ]
+    views: dict[int, CommentView] = {}
+    replies: dict[int, list[CommentView]] = {}
+    for c, u in session.execute(query):
+        view = CommentView(
+            c.id,
+            u.display_name or u.username,
+            u.id,
+            c.body,
+            c.created_at,
+            c.edited_at,
+            c.hidden,
+            c.parent_id,
+            u.username,
+            removed=c.deleted or (c.hidden and not include_hidden),
+        )
+        if c.parent_id is None:
+            views[c.id] = view
+        elif not view.removed:
+            replies.setdefault(c.parent_id, []).append(view)
+    threads = []
+    for comment_id, view in views.items():
+        answers = tuple(replies.get(comment_id, ()))
+        if view.removed and not answers:
+            continue
+        threads.append(replace(view, replies=answers, body="" if view.removed else view.body))
+    return threads

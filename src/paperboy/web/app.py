@@ -32,7 +32,7 @@ from paperboy.web.context import (
     web,
 )
 from paperboy.web.errors import ErrorBoundaryMiddleware, install_error_handlers
-from paperboy.web.render import linkify, rich_text, short_text
+from paperboy.web.render import linkify, markdown_comment, rich_text, short_text
 from paperboy.web.routes import (
     account_pages,
     api,
@@ -89,6 +89,7 @@ def make_templates() -> Jinja2Templates:
         prose=tex_prose,
         author_path=author_path,
         author_key=name_key,
+        markdown=markdown_comment,
     )
     env.globals.update(version=__version__, Period=Period)
     return templates

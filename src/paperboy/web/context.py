@@ -50,6 +50,7 @@ NOTICES = {
     "author-unfollowed": "You no longer follow this author.",
     "claim-sent": "Thanks! An admin will check your claim.",
     "claim-decided": "The claim is decided.",
+    "notifications-saved": "Your choice of discussion emails is saved.",
 }
 
 

@@ -29,3 +29,4 @@ LongFormText = Annotated[str, Form(max_length=20_000), AfterValidator(storable)]
 """A long form field: a comment."""
 NextPath = Annotated[str, Form(alias="next", max_length=500), AfterValidator(storable)]
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="A row id (1 to 2^31 - 1).")]
+OptionalFormRowId = Annotated[int | None, Form(ge=1, le=MAX_ROW_ID, description="A row id (1 to 2^31 - 1).")]

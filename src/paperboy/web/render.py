@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import Any
 from xml.etree.ElementTree import Element
 
 from defusedxml.ElementTree import fromstring
 from latex2mathml.converter import convert
+from markdown_it import MarkdownIt
 from markupsafe import Markup, escape
 
 from paperboy.search.terms import word_stems
@@ -168,6 +170,54 @@ def rich_text(text: str | None, stems: frozenset[str] = frozenset()) -> Markup:
         position = match.end()
     out.append(_highlight(tex_prose(text[position:]), stems))
     return Markup("".join(out))
+
+
+_MARKDOWN = (
+    MarkdownIt("commonmark", {"html": False, "linkify": True, "breaks": True, "xhtmlOut": False})
+    .disable(["image", "html_block", "html_inline"])
+    .enable(["strikethrough", "table", "linkify"])
+)
+_CODE_SPANS = re.compile(r"(```.*?(?:```|$)|`[^`\n]*`)", re.S)
+_SAFE_LINK = re.compile(r"^(https?:|mailto:|/(?!/)|#)", re.I)
+_PLACEHOLDER = "\ue000{}\ue001"  # private-use characters: no one types them, Markdown leaves them alone
+_PLACEHOLDERS = re.compile("\ue000(\\d+)\ue001")
+
+
+def _link_open(renderer: Any, tokens: Any, index: int, options: Any, env: Any) -> str:
+    token = tokens[index]
+    href = str(token.attrGet("href") or "")
+    if not _SAFE_LINK.match(href):
+        token.attrSet("href", "#")
+    token.attrSet("rel", "nofollow ugc noopener noreferrer")
+    return str(renderer.renderToken(tokens, index, options, env))
+
+
+_MARKDOWN.add_render_rule("link_open", _link_open)
+
+
+def markdown_comment(text: str | None) -> Markup:
+    """A comment's Markdown as safe HTML: no raw HTML and no images (both shown as text), links only to
+    the web, mail or this site (nofollow), and math rendered as MathML by the same path as abstracts."""
+    if not text:
+        return Markup("")
+    formulas: list[str] = []
+
+    def hold(match: re.Match[str]) -> str:
+        tex = next(group for group in match.groups() if group is not None)
+        display = match.group(1) is not None or match.group(4) is not None
+        mathml = None if _looks_like_prose(tex) else latex_to_mathml(tex.strip(), display)
+        if mathml is None:
+            return match.group(0)
+        formulas.append(f'<span class="math-display">{mathml}</span>' if display else str(mathml))
+        return _PLACEHOLDER.format(len(formulas) - 1)
+
+    clean = text.replace("\ue000", "").replace("\ue001", "")
+    # Math outside code only: `$x$` in backticks stays as typed.
+    held = "".join(
+        part if i % 2 else _MATH.sub(hold, part) for i, part in enumerate(_CODE_SPANS.split(clean))
+    )
+    html = _MARKDOWN.render(held)
+    return Markup(_PLACEHOLDERS.sub(lambda m: formulas[int(m.group(1))], html))
 
 
 def linkify(text: str | None) -> Markup:

@@ -19,6 +19,7 @@ from paperboy.accounts.users import AccountError, authenticate, change_password,
 from paperboy.clock import utcnow
 from paperboy.db.engine import transaction
 from paperboy.db.models import User
+from paperboy.db.repositories.authors import follows
 from paperboy.digest.mailer import DeliveryError, Mailer
 from paperboy.signing import Signer, TokenError
 from paperboy.web.context import (
@@ -200,9 +201,40 @@ def post_logout(request: Request) -> Response:
     return response
 
 
+def _account_page(
+    request: Request, viewer: Viewer, errors: dict[str, str], new_token: str | None = None, status: int = 200
+) -> HTMLResponse:
+    """The account page with what it shows beside the forms: the notification choice and followed authors."""
+    with web(request).sessions() as session:
+        user = session.get(User, viewer.id)
+        followed = follows(session, viewer.id)
+    context = {
+        "errors": errors,
+        "new_token": new_token,
+        "notify_replies": bool(user and user.notify_replies),
+        "follows": followed,
+        "page_title": "Your account",
+    }
+    return render(request, "account.html", context, status)
+
+
 @router.get("/account", response_class=HTMLResponse)
 def read_account(request: Request, viewer: Annotated[Viewer, Depends(require_viewer)]) -> HTMLResponse:
-    return render(request, "account.html", {"errors": {}, "new_token": None, "page_title": "Your account"})
+    return _account_page(request, viewer, {})
+
+
+@router.post("/account/notifications", dependencies=_write, response_model=None)
+def post_notifications(
+    request: Request,
+    viewer: Annotated[Viewer, Depends(require_viewer)],
+    notify_replies: Annotated[bool, Form()] = False,
+) -> Response:
+    """Turn the discussion emails on or off."""
+    with transaction(web(request).sessions) as session:
+        user = session.get(User, viewer.id)
+        assert user is not None
+        user.notify_replies = notify_replies
+    return RedirectResponse("/account?notice=notifications-saved#notifications", status_code=303)
 
 
 @router.post("/account/password", dependencies=_auth, response_model=None)
@@ -219,8 +251,7 @@ def post_password(
             change_password(session, user, current_password, new_password)
             end_other_sessions(session, user, request.cookies.get(SESSION_COOKIE))
     except AccountError as exc:
-        context = {"errors": {exc.field: exc.message}, "new_token": None, "page_title": "Your account"}
-        return render(request, "account.html", context, 400)
+        return _account_page(request, viewer, {exc.field: exc.message}, status=400)
     return RedirectResponse("/account?notice=password-changed", status_code=303)
 
 
@@ -230,8 +261,6 @@ def post_token(request: Request, viewer: Annotated[Viewer, Depends(require_viewe
         user = session.get(User, viewer.id)
         assert user is not None
         token = issue_api_token(user)
-    response = render(
-        request, "account.html", {"errors": {}, "new_token": token, "page_title": "Your account"}
-    )
+    response = _account_page(request, viewer, {}, new_token=token)
     response.headers["Cache-Control"] = "no-store"
     return response

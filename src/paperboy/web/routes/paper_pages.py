@@ -42,7 +42,7 @@ from paperboy.web.context import (
     safe_next,
     web,
 )
-from paperboy.web.fields import LongFormText, RowId
+from paperboy.web.fields import LongFormText, OptionalFormRowId, RowId
 from paperboy.web.paper_markdown import MEDIA_TYPE as MARKDOWN
 from paperboy.web.paper_markdown import paper_markdown
 
@@ -159,6 +159,7 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
             "badges": author_badges,
             "my_claim": my_claim,
             "editing": request.query_params.get("edit"),
+            "replying": request.query_params.get("reply"),
             "page_title": paper.title,
         },
     )
@@ -215,6 +216,7 @@ def post_comment(
     arxiv_id: str,
     viewer: Annotated[Viewer, Depends(require_viewer)],
     body: LongFormText = "",
+    parent_id: OptionalFormRowId = None,
 ) -> Response:
     try:
         with transaction(web(request).sessions) as session:
@@ -222,7 +224,7 @@ def post_comment(
             user = session.get(User, viewer.id)
             if paper is None or user is None:
                 return _not_found(request, arxiv_id)
-            comment = add_comment(session, user, paper, body)
+            comment = add_comment(session, user, paper, body, parent_id)
             session.flush()
             anchor = comment.id
     except CommentError as exc:
