@@ -273,3 +273,36 @@ def test_the_migration_finds_the_links_of_papers_stored_before(engine: Any) -> N
         ("2410.00001", [], None),
         ("2410.00002", [], "https://x.github.io/y"),
     ]
+
+
+def test_a_confirmed_authors_comment_adds_its_links(
+    library: None, settings: Settings, sessions: sessionmaker[Session]
+) -> None:
+    from paperboy.db.models import AuthorClaim, User
+    from test_web_pages import browser, post
+    from web_support import sign_up
+
+    client = make_client(settings)
+    author, other = browser(client), browser(client)
+    author_token = sign_up(author, "writer")
+    other_token = sign_up(other, "reader")
+    with sessions() as session, session.begin():
+        writer = session.scalars(select(User).where(User.username == "writer")).one()
+        paper = session.scalar(select(Paper).where(Paper.arxiv_id == "2410.17243"))
+        assert paper is not None and paper.code_urls == []
+        session.add(
+            AuthorClaim(user_id=writer.id, paper_id=paper.id, author_name="Zesen Cheng", status="approved")
+        )
+    post(other, "/papers/2410.17243/comments", other_token, body="Fork: https://github.com/someone/else")
+    post(
+        author,
+        "/papers/2410.17243/comments",
+        author_token,
+        body="Code is out: https://github.com/DAMO-NLP-SG/Inf-CLIP",
+    )
+    with sessions() as session:
+        paper = session.scalar(select(Paper).where(Paper.arxiv_id == "2410.17243"))
+        assert paper is not None and paper.code_urls == ["https://github.com/DAMO-NLP-SG/Inf-CLIP"]
+    assert (
+        client.get("/api/papers/2410.17243").json()["githubRepo"] == "https://github.com/DAMO-NLP-SG/Inf-CLIP"
+    )

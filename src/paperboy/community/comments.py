@@ -11,8 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperboy.clock import utcnow
+from paperboy.code_links import find_links
 from paperboy.db.models import Comment, Paper, User
+from paperboy.db.repositories.authors import claimants_of
 from paperboy.db.repositories.notifications import queue_notifications
+from paperboy.db.repositories.queue import enqueue_for_index
 
 MAX_COMMENT_LENGTH = 5000
 
@@ -72,7 +75,23 @@ def add_comment(
     session.add(comment)
     session.flush()
     queue_notifications(session, comment)
+    if user.id in claimants_of(session, paper.id):
+        _take_authors_links(session, paper, comment.body)
     return comment
+
+
+def _take_authors_links(session: Session, paper: Paper, body: str) -> None:
+    """A confirmed author's comment that names the code or the project page adds them to the paper (as
+    the paper's own text would); others' comments never change a paper's links."""
+    links = find_links(body)
+    known = list(paper.code_urls or [])
+    added = [url for url in links.repositories if url not in known]
+    if added:
+        paper.code_urls = known + added
+        paper.modified_at = utcnow()
+        enqueue_for_index(session, [paper.id])  # `has:code` changes
+    if links.project_page and not paper.project_page:
+        paper.project_page = links.project_page
 
 
 def _own_comment(session: Session, user: User, comment_id: int) -> Comment:
