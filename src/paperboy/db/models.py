@@ -70,6 +70,10 @@ class Paper(Base):
     code_urls: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
     """Code repositories the paper's own text names (code_links.find_links), normalized, in order."""
     project_page: Mapped[str | None] = mapped_column(String(500))
+    keywords: Mapped[list[str]] = mapped_column(JSON, default=list, server_default="[]")
+    """Keyphrases extracted from its title and abstract (search/keyphrases.py), best first."""
+    keywords_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+    """When they were extracted; None: to do (new, or its text changed)."""
     created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
     modified_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
 

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from paperboy.clock import utcnow
 from paperboy.db.repositories.embeddings import load_embeddings, store_embeddings
 from paperboy.db.repositories.ingest_state import instance_id
 from paperboy.db.repositories.queue import (
@@ -42,8 +43,11 @@ from paperboy.db.repositories.queue import (
 from paperboy.db.repositories.search_docs import (
     PaperContent,
     count_searchable,
+    keywords_pending,
     paper_contents,
     paper_ids_after,
+    papers_needing_keywords,
+    store_keywords,
 )
 from paperboy.db.repositories.vector_queue import (
     Cursor,
@@ -56,10 +60,13 @@ from paperboy.progress import Progress, SilentProgress
 from paperboy.search.backend import IndexCounts, IndexWriter, SearchBackend
 from paperboy.search.embedded import EmbeddedBackend
 from paperboy.search.embedder import Embedder, document_text
+from paperboy.search.keyphrases import keyphrases
 from paperboy.search.repair import IndexRepair
 from paperboy.search.status import record_progress
 
 BATCH = 256
+KEYPHRASE_BATCH = 256
+"""Papers whose keyphrases one batch extracts (about 12 short phrases each, embedded together)."""
 KEYWORD_BATCH = 20_000
 FLUSH_EVERY = 20_000
 MIN_FLUSH_SECONDS = 5.0
@@ -87,6 +94,8 @@ class IndexSummary:
     pending: int = 0
     vector_pending: int = 0
     stopped: bool = False
+    keyphrased: int = 0
+    """Papers whose keyphrases were extracted in this run."""
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -286,13 +295,47 @@ class Indexer:
                 summary.notes.append(f"removed {len(removed)} build(s) left by interrupted rebuilds")
             writer = self._writer(database, summary)
             if writer is None:  # nothing to do: do not open the index for writing
+                self._keyphrase_pass(summary, reporter, stop)
                 self._finish(summary, self.backend.counts(), started)
                 return summary
             self._keyword_pass(writer, summary, reporter)
             self._vector_pass(writer, summary, reporter, stop)
             counts = writer.counts()
+            self._keyphrase_pass(summary, reporter, stop)
         self._finish(summary, counts, started)
         return summary
+
+    def _keyphrase_pass(
+        self, summary: IndexSummary, reporter: Progress, stop: threading.Event | None
+    ) -> None:
+        """Keyphrases for papers that have a vector and none yet, a batch at a time, after the vectors (it
+        yields as soon as new index work arrives: the next run goes on)."""
+        with self.sessions() as session:
+            total = keywords_pending(session)
+        if total == 0:
+            return
+        reporter.start("keyphrases", total, "papers")
+        try:
+            while not (stop and stop.is_set()):
+                with self.sessions() as session:
+                    rows = papers_needing_keywords(session, self.embedder.name, KEYPHRASE_BATCH)
+                if not rows:
+                    return
+                found = keyphrases(
+                    self.embedder, [(t, a, np.frombuffer(v, dtype=np.float32)) for _, t, a, v in rows]
+                )
+                with self.sessions() as session, session.begin():
+                    store_keywords(session, {r[0]: k for r, k in zip(rows, found, strict=True)}, utcnow())
+                summary.keyphrased += len(rows)
+                reporter.advance(len(rows), len(rows))
+                if self._keyword_work_waiting() or self._vector_work_waiting():
+                    return
+        finally:
+            reporter.finish()
+
+    def _vector_work_waiting(self) -> bool:
+        with self.sessions() as session:
+            return vector_pending_count(session) > 0
 
     def _database_id(self) -> str:
         for _ in range(3):  # two processes creating it at once: the loser reads the winner's

@@ -93,6 +93,9 @@ def paper_json(
         data["codeRepos"] = [link.url for link in links]
     if paper.project_page:
         data["projectPage"] = paper.project_page
+    keywords = getattr(paper, "keywords", None)  # stored papers have them; search hits do not carry them
+    if keywords:  # the API's name; ours are extracted from the paper's own text, not generated
+        data["ai_keywords"] = list(keywords)
     return data
 
 

@@ -50,6 +50,8 @@ def paper_markdown(paper: Paper, totals: Totals, site: str) -> str:
         lines += ["**Code:** " + " · ".join(f"<{url}>" for url in paper.code_urls), ""]
     if paper.project_page:
         lines += [f"**Project page:** <{paper.project_page}>", ""]
+    if paper.keywords:
+        lines += [f"**Keywords:** {', '.join(_text(k) for k in paper.keywords)}", ""]
     lines += [f"**Community:** {totals.describe()}", ""]
     if paper.withdrawn:
         lines += ["> This paper was withdrawn by its authors.", ""]

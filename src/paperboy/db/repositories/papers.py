@@ -254,6 +254,8 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
             changed.add("versions")
         if changed & LINKED_FIELDS:
             changed |= _find_links(paper)
+        if changed & {"title", "abstract"}:
+            paper.keywords_at = None  # its keyphrases are extracted again
         if not changed:
             counts.unchanged += 1
             continue

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paperboy.db.models import Paper
+from paperboy.db.models import Embedding, Paper
 
 _IN_CHUNK = 500
 
@@ -104,3 +104,30 @@ def all_titles(session: Session) -> list[tuple[str, str]]:
 def searchable_paper_ids(session: Session) -> list[int]:
     """Ids of every paper that belongs in the search index (not withdrawn)."""
     return [int(pid) for pid in session.scalars(select(Paper.id).where(Paper.withdrawn.is_(False)))]
+
+
+def papers_needing_keywords(session: Session, model: str, limit: int) -> list[tuple[int, str, str, bytes]]:
+    """(id, title, abstract, vector) of papers whose keyphrases are to do and whose vector exists."""
+
+    query = (
+        select(Paper.id, Paper.title, Paper.abstract, Embedding.vector)
+        .join(Embedding, (Embedding.paper_id == Paper.id) & (Embedding.model == model))
+        .where(Paper.keywords_at.is_(None), Paper.withdrawn.is_(False))
+        .order_by(Paper.id.desc())
+        .limit(limit)
+    )
+    return [(int(r[0]), str(r[1]), str(r[2]), bytes(r[3])) for r in session.execute(query)]
+
+
+def store_keywords(session: Session, found: dict[int, list[str]], when: datetime) -> None:
+    for paper_id, keywords in found.items():
+        paper = session.get(Paper, paper_id)
+        if paper is not None:
+            paper.keywords, paper.keywords_at = keywords, when
+
+
+def keywords_pending(session: Session) -> int:
+    query = (
+        select(func.count()).select_from(Paper).where(Paper.keywords_at.is_(None), Paper.withdrawn.is_(False))
+    )
+    return int(session.scalar(query) or 0)
