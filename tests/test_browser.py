@@ -471,6 +471,17 @@ def test_day_pages_step_to_days_with_papers_and_have_a_date_picker(page: Page) -
     expect(page.locator("ol.papers > li.paper")).to_have_count(5)
     expect(page.locator("ol.papers .code-link").first).to_be_visible()
     shoot(page, "daily-with-code.png")
+    # A paper page: its code link, its keyphrase chips (each searches its phrase), its authors' badges.
+    page.goto("/papers/2410.17779")
+    expect(page.locator("a.button.code")).to_have_attribute("href", "https://github.com/Hao840/ADEM-VL")
+    chips = page.locator("ul.keywords a.tag")
+    assert 1 <= chips.count() <= 5
+    expect(page.locator("#authors .badge").first).to_be_visible()
+    shoot(page, "paper-code-keywords.png")
+    phrase = chips.first.inner_text()
+    chips.first.click()
+    expect(page).to_have_url(re.compile(r"/search\?q="))
+    expect(page.locator("#q")).to_have_value(f'"{phrase}"')
     # The tab title and the heading read TeX as text.
     page.goto(f"/papers/{MATH_PAPERS[1]}")
     expect(page).to_have_title(

@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from paperboy.db.models import Paper, SentPaper, Subscription
+from paperboy.db.models import Paper, Subscription
 from paperboy.db.repositories.authors import subscriber_follows
 from paperboy.db.repositories.community import paper_totals
+from paperboy.db.repositories.deliveries import papers_added_since, sent_paper_ids
 from paperboy.db.repositories.embeddings import load_embeddings
 from paperboy.digest.subscriptions import Topics, keyword_label, topics_of
 from paperboy.feed.daily import trending_items
@@ -96,12 +96,7 @@ class DigestComposer:
             i.paper.id: text_stems(f"{i.paper.title} {i.paper.abstract}") for i in self.trending
         }
         since = now - WINDOWS[frequency]
-        query = (
-            select(Paper)
-            .where(Paper.created_at >= since, Paper.withdrawn.is_(False))
-            .order_by(Paper.id.desc())
-        )
-        papers = list(session.scalars(query.limit(20_000)))
+        papers = papers_added_since(session, since)
         # Stored by the indexer under the model's name (Indexer._vectors_for), not its signature.
         vectors = load_embeddings(session, embedder.name, [p.id for p in papers]) if embedder else {}
         self.candidates = [
@@ -116,8 +111,7 @@ class DigestComposer:
     def _already_sent(session: Session, subscription_id: int, paper_ids: Sequence[int]) -> set[int]:
         if not paper_ids:
             return set()
-        query = select(SentPaper.paper_id).where(SentPaper.subscription_id == subscription_id)
-        return set(session.scalars(query)) & set(paper_ids)
+        return sent_paper_ids(session, subscription_id) & set(paper_ids)
 
     def compose(self, session: Session, subscription: Subscription) -> DigestContent:
         topics = topics_of(subscription)

@@ -19,15 +19,21 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.clock import utcnow
 from paperboy.config import Settings
 from paperboy.db.engine import transaction
-from paperboy.db.models import Delivery, Paper, SentPaper, Subscription
+from paperboy.db.models import Delivery, SentPaper, Subscription
 from paperboy.db.repositories.community import paper_totals
+from paperboy.db.repositories.deliveries import (
+    active_subscription_ids,
+    open_deliveries,
+    papers_by_id,
+    sent_paper_ids,
+)
 from paperboy.digest.compose import DigestComposer, DigestContent, DigestPaper
 from paperboy.digest.links import links_for
 from paperboy.digest.mailer import DeliveryError, Mailer
@@ -109,7 +115,7 @@ def stored_content(session: Session, chosen: dict[str, Any]) -> DigestContent:
         for name in ("trending", "for_you")
     }
     ids = [pid for entries in sections.values() for pid, _ in entries]
-    papers = {p.id: p for p in session.scalars(select(Paper).where(Paper.id.in_(ids)))} if ids else {}
+    papers = papers_by_id(session, ids)
     totals = paper_totals(session, ids)
 
     def items(name: str) -> tuple[DigestPaper, ...]:
@@ -153,12 +159,7 @@ class DigestSender:
         summary = DigestSummary(frequency, dry_run=dry_run)
         with digest_lock(self.settings, self.sessions), Mailer(self.settings) as mailer:
             with self.sessions() as session:
-                query = select(Subscription.id).where(
-                    Subscription.frequency == frequency, Subscription.status == "active"
-                )
-                if emails:
-                    query = query.where(Subscription.email.in_(emails))
-                ids = list(session.scalars(query.order_by(Subscription.id)))
+                ids = active_subscription_ids(session, frequency, emails)
                 if not ids:
                     summary.seconds = time.perf_counter() - started
                     return summary
@@ -195,14 +196,7 @@ class DigestSender:
             subscription = session.get(Subscription, subscription_id)
             assert subscription is not None
             period = due_period(subscription, self.now)
-            deliveries = list(
-                session.scalars(
-                    select(Delivery)
-                    .where(Delivery.subscription_id == subscription_id)
-                    .where((Delivery.status == "claimed") | (Delivery.period == period))
-                    .order_by(Delivery.claimed_at, Delivery.id)
-                )
-            )
+            deliveries = open_deliveries(session, subscription_id, period)
             unfinished = [d for d in deliveries if d.status == "claimed"]
             resumable = [
                 (d.id, d.period, stored_content(session, d.chosen or {}))
@@ -284,11 +278,7 @@ class DigestSender:
             delivery.error = None
             delivery.next_attempt_at = None
             subscription.bounce_count = 0
-            already = set(
-                session.scalars(
-                    select(SentPaper.paper_id).where(SentPaper.subscription_id == subscription.id)
-                )
-            )
+            already = sent_paper_ids(session, subscription.id)
             for paper_id in dict.fromkeys(content.paper_ids):
                 if paper_id not in already:
                     session.add(

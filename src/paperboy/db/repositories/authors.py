@@ -206,3 +206,8 @@ def submissions_of(session: Session, user_id: int, limit: int = 100) -> list[tup
         .limit(limit)
     )
     return [(e, p) for e, p in session.execute(query)]
+
+
+def user_by_username(session: Session, username: str) -> User | None:
+    """The account a profile address names (usernames compare without case)."""
+    return session.scalar(select(User).where(func.lower(User.username) == username.lower()[:64]))

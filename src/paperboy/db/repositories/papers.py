@@ -324,3 +324,12 @@ def recent_papers(session: Session, limit: int = 50, offset: int = 0) -> list[Pa
         .offset(offset)
     )
     return list(session.scalars(query))
+
+
+def papers_before(session: Session, before: int | None, limit: int) -> list[Paper]:
+    """Up to `limit` papers (not withdrawn) with ids below `before`, highest first: keyset pages of all
+    papers, constant cost at any depth."""
+    query = select(Paper).where(Paper.withdrawn.is_(False)).order_by(Paper.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(Paper.id < before)
+    return list(session.scalars(query))

@@ -13,7 +13,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperboy.accounts.users import user_for_api_token
@@ -23,12 +22,13 @@ from paperboy.db.engine import transaction
 from paperboy.db.models import Paper, User
 from paperboy.db.repositories.code import code_links
 from paperboy.db.repositories.community import paper_totals, totals_of
-from paperboy.db.repositories.papers import find_paper
+from paperboy.db.repositories.papers import find_paper, papers_before
 from paperboy.digest.mailer import DeliveryError
 from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics
 from paperboy.feed.daily import period_items, recent_items, trending_items
 from paperboy.feed.periods import PeriodError, parse_period
 from paperboy.web.context import ApiError, base_url, rate_limit, web
+from paperboy.web.deps import AppSettings, ReadSession
 from paperboy.web.hf_json import daily_entry_json, paper_details_json, paper_json
 from paperboy.web.openapi import errors
 
@@ -70,24 +70,25 @@ def list_daily_papers(
             "Default: most upvoted first within a period, newest first without one."
         ),
     ] = None,
+    *,
+    session: ReadSession,
+    settings: AppSettings,
 ) -> JSONResponse:
     try:
         period = parse_period(date, week, month)
     except PeriodError as exc:
         raise ApiError(400, str(exc), exc.parameter) from None
-    shared = web(request)
-    gravity = shared.settings.trending_gravity
-    with shared.sessions() as session:
-        if period is None and sort == "trending":
-            ranked = trending_items(session, shared.settings.trending_days, gravity, submitter=submitter)
-            items = ranked[p * limit : (p + 1) * limit]
-        elif period is None:
-            items = recent_items(session, p * limit, limit, submitter)
-        else:
-            ranked = period_items(session, period, sort or "upvotes", submitter, gravity)
-            items = ranked[p * limit : (p + 1) * limit]
-        base = base_url(request)
-        return JSONResponse([daily_entry_json(item, base) for item in items])
+    gravity = settings.trending_gravity
+    if period is None and sort == "trending":
+        ranked = trending_items(session, settings.trending_days, gravity, submitter=submitter)
+        items = ranked[p * limit : (p + 1) * limit]
+    elif period is None:
+        items = recent_items(session, p * limit, limit, submitter)
+    else:
+        ranked = period_items(session, period, sort or "upvotes", submitter, gravity)
+        items = ranked[p * limit : (p + 1) * limit]
+    base = base_url(request)
+    return JSONResponse([daily_entry_json(item, base) for item in items])
 
 
 @router.get("/papers", summary="All papers, newest first, by cursor", responses=errors(400))
@@ -97,18 +98,16 @@ def list_papers(
         str | None, Query(description="The `next` cursor of the previous page.", max_length=200)
     ] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    *,
+    session: ReadSession,
 ) -> JSONResponse:
     after = _decode_cursor(cursor) if cursor else None
-    with web(request).sessions() as session:
-        query = select(Paper).where(Paper.withdrawn.is_(False)).order_by(Paper.id.desc()).limit(limit + 1)
-        if after is not None:
-            query = query.where(Paper.id < after)
-        papers = list(session.scalars(query))
-        more = len(papers) > limit
-        papers = papers[:limit]
-        totals = paper_totals(session, [paper.id for paper in papers])
-        code = code_links(session, papers)
-        body = [paper_json(paper, totals[paper.id], code=code[paper.id]) for paper in papers]
+    papers = papers_before(session, after, limit + 1)
+    more = len(papers) > limit
+    papers = papers[:limit]
+    totals = paper_totals(session, [paper.id for paper in papers])
+    code = code_links(session, papers)
+    body = [paper_json(paper, totals[paper.id], code=code[paper.id]) for paper in papers]
     headers = {}
     if more and papers:
         next_cursor = _encode_cursor(papers[-1].id)
@@ -171,11 +170,12 @@ def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONRespo
 
 
 @router.get("/papers/{arxiv_id:path}", summary="One paper", responses=errors(404))
-def read_paper(request: Request, arxiv_id: Annotated[str, Path(max_length=100)]) -> JSONResponse:
-    with web(request).sessions() as session:
-        paper = _paper_or_404(session, arxiv_id)
-        code = code_links(session, [paper])[paper.id]
-        return JSONResponse(paper_details_json(paper, totals_of(session, paper.id), code, base_url(request)))
+def read_paper(
+    request: Request, arxiv_id: Annotated[str, Path(max_length=100)], session: ReadSession
+) -> JSONResponse:
+    paper = _paper_or_404(session, arxiv_id)
+    code = code_links(session, [paper])[paper.id]
+    return JSONResponse(paper_details_json(paper, totals_of(session, paper.id), code, base_url(request)))
 
 
 class IndexRequest(BaseModel):

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import func, select
 
 from paperboy.authors import author_path, name_key
 from paperboy.community.authorship import ClaimError, claim_authorship, decide_claim
@@ -21,6 +20,7 @@ from paperboy.db.repositories.authors import (
     pending_claims,
     set_follow,
     submissions_of,
+    user_by_username,
 )
 from paperboy.db.repositories.papers import get_paper
 from paperboy.links import paper_path
@@ -114,7 +114,7 @@ def post_claim_decision(
 
 @router.get("/users/{username}", response_class=HTMLResponse)
 def read_profile(request: Request, username: str, session: ReadSession) -> HTMLResponse:
-    user = session.scalar(select(User).where(func.lower(User.username) == username.lower()[:64]))
+    user = user_by_username(session, username)
     if user is None:
         return _problem(request, "No such user", f"No user is called {username[:64]}.", 404)
     context = {

@@ -13,6 +13,7 @@ from paperboy.feed.daily import FeedItem, Sort, latest_date, neighbour_dates, pe
 from paperboy.feed.periods import Period, PeriodError, parse_period
 from paperboy.feed.trending import formula_text
 from paperboy.web.context import current_viewer, render, web
+from paperboy.web.deps import AppSettings, ReadSession
 
 router = APIRouter(include_in_schema=False)
 
@@ -77,10 +78,9 @@ def _check_linkable(period: Period) -> None:
 
 
 @router.get("/", response_class=HTMLResponse)
-def read_home(request: Request) -> HTMLResponse:
+def read_home(request: Request, session: ReadSession) -> HTMLResponse:
     """Today's list: the newest day that has entries."""
-    with web(request).sessions() as session:
-        newest = latest_date(session)
+    newest = latest_date(session)
     return _period_page(request, Period.day(newest or utcnow().date()), "upvotes")
 
 
@@ -105,10 +105,8 @@ def read_period(
 
 
 @router.get("/trending", response_class=HTMLResponse)
-def read_trending(request: Request) -> HTMLResponse:
-    settings = web(request).settings
-    with web(request).sessions() as session:
-        items = trending_items(session, settings.trending_days, settings.trending_gravity, limit=50)
+def read_trending(request: Request, session: ReadSession, settings: AppSettings) -> HTMLResponse:
+    items = trending_items(session, settings.trending_days, settings.trending_gravity, limit=50)
     return render(
         request,
         "trending.html",

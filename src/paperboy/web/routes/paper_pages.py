@@ -10,7 +10,6 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from markupsafe import escape
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from paperboy.community.comments import (
@@ -168,7 +167,7 @@ def read_paper(request: Request, arxiv_id: str) -> Response:
 
 
 def _load_paper(session: Session, arxiv_id: str) -> Paper | None:
-    return session.scalar(select(Paper).where(Paper.arxiv_id == arxiv_id))
+    return get_paper(session, arxiv_id)
 
 
 def _wants_json(request: Request) -> bool:
