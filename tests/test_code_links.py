@@ -306,3 +306,24 @@ def test_a_confirmed_authors_comment_adds_its_links(
     assert (
         client.get("/api/papers/2410.17243").json()["githubRepo"] == "https://github.com/DAMO-NLP-SG/Inf-CLIP"
     )
+
+
+def test_trending_can_weigh_code_activity(
+    library: None, settings: Settings, sessions: sessionmaker[Session], github: FakeGithub, client_for: Any
+) -> None:
+    """Off by default; with PAPERBOY_TRENDING_CODE_BOOST, papers whose repository saw a push since 30 days
+    before the list's newest submission rise (ReachQA, VINE and EditingEvaluation were pushed to; ADEM-VL's
+    repository is gone, and the Hugging Face datasets are not asked)."""
+    enrich_settings = settings.model_copy(update={"github_api_url": github.url, "github_delay": 0})
+    GithubEnricher(enrich_settings, sessions).run(limit=100, refresh_days=7)
+    active = {"2410.18798", "2410.18775", "2410.18785"}
+
+    def order(**update: object) -> list[str]:
+        page = client_for(**update).get("/trending").text
+        return [i.arxiv_id for i in list_items(page)]
+
+    plain, boosted = order(), order(trending_code_boost=100.0)
+    assert set(boosted[:3]) == active and set(plain[:3]) != active
+    assert [i for i in boosted if i not in active] == [i for i in plain if i not in active]
+    vine = next(i for i in list_items(client_for().get("/trending").text) if i.arxiv_id == "2410.18775")
+    assert "Code · ★ 1.2k" in vine.html, "trending lists show the code chip too"

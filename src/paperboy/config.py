@@ -186,6 +186,13 @@ class Settings(BaseSettings):
     trending_days: int = Field(
         7, ge=1, le=90, description="Days of daily entries (before the newest one) that can trend."
     )
+    trending_code_boost: float = Field(
+        0.0,
+        ge=0,
+        le=10,
+        description="Raise the trending score of papers whose repository saw a push in the last 30 days by "
+        "this share (0.5: +50%; needs `paperboy enrich github`). 0: code activity does not count.",
+    )
     trending_gravity: float = Field(
         1.5, gt=0, le=5, description="Exponent of the trending time decay: upvotes / (hours + 24) ^ gravity."
     )

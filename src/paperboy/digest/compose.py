@@ -89,9 +89,10 @@ class DigestComposer:
         embedder: Embedder | None,
         trending_days: int,
         gravity: float,
+        code_boost: float = 0.0,
     ) -> None:
         self.embedder = embedder
-        self.trending = trending_items(session, trending_days, gravity, limit=200)
+        self.trending = trending_items(session, trending_days, gravity, limit=200, code_boost=code_boost)
         self.trending_stems = {
             i.paper.id: text_stems(f"{i.paper.title} {i.paper.abstract}") for i in self.trending
         }

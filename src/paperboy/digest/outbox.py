@@ -170,6 +170,7 @@ class DigestSender:
                     self.embedder,
                     self.settings.trending_days,
                     self.settings.trending_gravity,
+                    self.settings.trending_code_boost,
                 )
             summary.subscriptions = len(ids)
             self.progress.start(f"{frequency} digests", len(ids), "subscribers")

@@ -155,6 +155,7 @@ class DigestService:
                 embedder,
                 self.settings.trending_days,
                 self.settings.trending_gravity,
+                self.settings.trending_code_boost,
             )
             content = composer.compose(session, subscription)
             html = digest_html(self.settings, subscription, content, self.links(subscription), moment)

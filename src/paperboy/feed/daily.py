@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal
 
@@ -13,7 +13,7 @@ from paperboy.db.models import DailyEntry, Paper
 from paperboy.db.repositories.code import CodeLink, code_links, has_code
 from paperboy.db.repositories.community import Totals, paper_totals, visible_entries, visible_entry
 from paperboy.feed.periods import Period
-from paperboy.feed.trending import trending_score
+from paperboy.feed.trending import active_code, trending_score
 
 Sort = Literal["upvotes", "publishedAt", "trending"]
 SORTS: tuple[Sort, ...] = ("upvotes", "publishedAt", "trending")
@@ -45,7 +45,7 @@ def _items(session: Session, entries: list[DailyEntry]) -> list[FeedItem]:
     return [FeedItem(e, e.paper, totals[e.paper_id], code=code[e.paper_id]) for e in entries]
 
 
-def _sort(items: list[FeedItem], sort: Sort, gravity: float) -> list[FeedItem]:
+def _sort(items: list[FeedItem], sort: Sort, gravity: float, code_boost: float = 0.0) -> list[FeedItem]:
     """Stable multi-key sorts: ties fall back to the newest submission, then the arXiv id."""
     items.sort(key=lambda item: item.paper.arxiv_id)
     items.sort(key=lambda item: item.entry.submitted_at, reverse=True)
@@ -54,11 +54,10 @@ def _sort(items: list[FeedItem], sort: Sort, gravity: float) -> list[FeedItem]:
     elif sort == "trending" and items:
         reference = max(item.entry.submitted_at for item in items)
         items = [
-            FeedItem(
-                i.entry,
-                i.paper,
-                i.totals,
-                trending_score(i.upvotes, i.entry.submitted_at, reference, gravity),
+            replace(
+                i,
+                score=trending_score(i.upvotes, i.entry.submitted_at, reference, gravity)
+                * (1 + code_boost if code_boost and active_code(i.code, reference) else 1),
             )
             for i in items
         ]
@@ -73,6 +72,7 @@ def period_items(
     submitter: str | None = None,
     gravity: float = 1.5,
     with_code: bool = False,
+    code_boost: float = 0.0,
 ) -> list[FeedItem]:
     """Visible entries of the period, sorted; one entry per paper (its first submission in the period);
     `with_code`: only papers that name a code repository."""
@@ -85,7 +85,7 @@ def period_items(
     first: dict[int, DailyEntry] = {}
     for entry in entries:
         first.setdefault(entry.paper_id, entry)
-    return _sort(_items(session, list(first.values())), sort, gravity)
+    return _sort(_items(session, list(first.values())), sort, gravity, code_boost)
 
 
 def recent_items(session: Session, offset: int, limit: int, submitter: str | None = None) -> list[FeedItem]:
@@ -98,14 +98,19 @@ def recent_items(session: Session, offset: int, limit: int, submitter: str | Non
 
 
 def trending_items(
-    session: Session, days: int, gravity: float, limit: int | None = None, submitter: str | None = None
+    session: Session,
+    days: int,
+    gravity: float,
+    limit: int | None = None,
+    submitter: str | None = None,
+    code_boost: float = 0.0,
 ) -> list[FeedItem]:
     """The best-scoring papers of the `days` days up to the newest daily entry."""
     newest = latest_date(session)
     if newest is None:
         return []
     period = Period("day", newest - timedelta(days=days - 1), newest)
-    return period_items(session, period, "trending", submitter, gravity)[:limit]
+    return period_items(session, period, "trending", submitter, gravity, code_boost=code_boost)[:limit]
 
 
 def latest_date(session: Session) -> date | None:

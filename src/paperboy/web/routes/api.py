@@ -80,12 +80,20 @@ def list_daily_papers(
         raise ApiError(400, str(exc), exc.parameter) from None
     gravity = settings.trending_gravity
     if period is None and sort == "trending":
-        ranked = trending_items(session, settings.trending_days, gravity, submitter=submitter)
+        ranked = trending_items(
+            session,
+            settings.trending_days,
+            gravity,
+            submitter=submitter,
+            code_boost=settings.trending_code_boost,
+        )
         items = ranked[p * limit : (p + 1) * limit]
     elif period is None:
         items = recent_items(session, p * limit, limit, submitter)
     else:
-        ranked = period_items(session, period, sort or "upvotes", submitter, gravity)
+        ranked = period_items(
+            session, period, sort or "upvotes", submitter, gravity, code_boost=settings.trending_code_boost
+        )
         items = ranked[p * limit : (p + 1) * limit]
     base = base_url(request)
     return JSONResponse([daily_entry_json(item, base) for item in items])

@@ -31,7 +31,12 @@ def _period_page(request: Request, period: Period, sort: str, with_code: bool = 
     with shared.sessions() as session:
         chosen: Sort = "trending" if sort == "trending" else "upvotes"
         items = period_items(
-            session, period, chosen, gravity=shared.settings.trending_gravity, with_code=with_code
+            session,
+            period,
+            chosen,
+            gravity=shared.settings.trending_gravity,
+            with_code=with_code,
+            code_boost=shared.settings.trending_code_boost,
         )
         before, after = neighbour_dates(session, period)
     today = utcnow().date()
@@ -106,7 +111,13 @@ def read_period(
 
 @router.get("/trending", response_class=HTMLResponse)
 def read_trending(request: Request, session: ReadSession, settings: AppSettings) -> HTMLResponse:
-    items = trending_items(session, settings.trending_days, settings.trending_gravity, limit=50)
+    items = trending_items(
+        session,
+        settings.trending_days,
+        settings.trending_gravity,
+        limit=50,
+        code_boost=settings.trending_code_boost,
+    )
     return render(
         request,
         "trending.html",

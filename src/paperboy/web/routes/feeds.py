@@ -160,7 +160,13 @@ def daily_feed(
 def trending_feed(request: Request, fmt: Annotated[Format, Path(description="rss or atom")]) -> Response:
     settings = web(request).settings
     with web(request).sessions() as session:
-        items = trending_items(session, settings.trending_days, settings.trending_gravity, limit=50)
+        items = trending_items(
+            session,
+            settings.trending_days,
+            settings.trending_gravity,
+            limit=50,
+            code_boost=settings.trending_code_boost,
+        )
     return _response(request, fmt, "Trending papers", "/trending", _entries_of(items))
 
 
