@@ -189,3 +189,9 @@ def test_the_profile_lists_submissions(client: TestClient, sessions: sessionmake
     profile = client.get("/users/submitter").text
     assert "on the list of Oct 25, 2024" in profile
     assert csrf_token(user_client, "/account")
+
+
+def test_hostile_names_in_addresses_are_not_found(client: TestClient) -> None:
+    """A NUL or control character in an author or user address is a 404 (PostgreSQL refuses NUL)."""
+    for path in ("/authors/%00", "/authors/a%00b", "/authors/%0A%0D", "/users/%00", "/users/x%00"):
+        assert client.get(path).status_code == 404, path

@@ -210,4 +210,6 @@ def submissions_of(session: Session, user_id: int, limit: int = 100) -> list[tup
 
 def user_by_username(session: Session, username: str) -> User | None:
     """The account a profile address names (usernames compare without case)."""
+    if "\x00" in username:  # no username holds one; PostgreSQL refuses NUL in a parameter
+        return None
     return session.scalar(select(User).where(func.lower(User.username) == username.lower()[:64]))
