@@ -18,6 +18,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from mail_support import SmtpServer
 from paperboy.config import Settings
 from paperboy.db.engine import make_engine, session_factory
 from paperboy.db.migrate import upgrade
@@ -152,3 +153,25 @@ def embedder() -> MemoizingEmbedder:
 def cli(cli_env: dict[str, str]) -> CliRunner:
     """An in-process CLI runner with the test environment."""
     return CliRunner(env=cli_env)
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that records what it is sent."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
+    """The test settings sending to the test's SMTP server; links point at the TestClient's host."""
+    return settings.model_copy(
+        update={
+            "smtp_port": smtp.port,
+            "mail_outbox": None,
+            "smtp_timeout": 10.0,
+            "base_url": "http://testserver",
+            "mail_from": "Paperboy <digest@paperboy.test>",
+        }
+    )

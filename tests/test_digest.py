@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import smtplib
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -54,25 +53,7 @@ REMOTE = ('src="http', "src='http", "src=http", "url(", "@import", "<link", "<sc
 
 
 # --- fixtures ------------------------------------------------------------------------------------
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
-    """The test settings sending to the test's SMTP server; links point at the TestClient's host."""
-    return settings.model_copy(
-        update={
-            "smtp_port": smtp.port,
-            "mail_outbox": None,
-            "smtp_timeout": 10.0,
-            "base_url": "http://testserver",
-            "mail_from": "Paperboy <digest@paperboy.test>",
-        }
-    )
+# `smtp` (a real aiosmtpd server) and `mail_settings` (sending to it) come from conftest.py.
 
 
 @pytest.fixture

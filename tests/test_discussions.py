@@ -5,7 +5,6 @@ through the notification outbox to a real SMTP server (aiosmtpd on 127.0.0.1); o
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 
@@ -24,25 +23,6 @@ from web_support import ingest_hf_daily, make_admin, make_client, sign_up
 
 TOP = "2410.17243"
 SECOND = "2410.16251"
-
-
-@pytest.fixture
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def mail_settings(settings: Settings, smtp: SmtpServer) -> Settings:
-    return settings.model_copy(
-        update={
-            "smtp_port": smtp.port,
-            "mail_outbox": None,
-            "smtp_timeout": 10.0,
-            "base_url": "http://testserver",
-        }
-    )
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from paperboy.config import Settings
 from paperboy.db.models import DailyEntry, Paper
 from paperboy.db.repositories.code import CodeLink, code_links, has_code
 from paperboy.db.repositories.community import Totals, paper_totals, visible_entries, visible_entry
@@ -111,6 +112,21 @@ def trending_items(
         return []
     period = Period("day", newest - timedelta(days=days - 1), newest)
     return period_items(session, period, "trending", submitter, gravity, code_boost=code_boost)[:limit]
+
+
+def site_trending(
+    session: Session, settings: Settings, limit: int | None = None, submitter: str | None = None
+) -> list[FeedItem]:
+    """The trending list as the site configures it (window, gravity, code activity): what /trending, its
+    feed, the API and digests show."""
+    return trending_items(
+        session,
+        settings.trending_days,
+        settings.trending_gravity,
+        limit=limit,
+        submitter=submitter,
+        code_boost=settings.trending_code_boost,
+    )
 
 
 def latest_date(session: Session) -> date | None:

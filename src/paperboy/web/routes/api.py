@@ -25,7 +25,7 @@ from paperboy.db.repositories.community import paper_totals, totals_of
 from paperboy.db.repositories.papers import find_paper, papers_before
 from paperboy.digest.mailer import DeliveryError
 from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest, Topics
-from paperboy.feed.daily import period_items, recent_items, trending_items
+from paperboy.feed.daily import period_items, recent_items, site_trending
 from paperboy.feed.periods import PeriodError, parse_period
 from paperboy.web.context import ApiError, base_url, rate_limit, web
 from paperboy.web.deps import AppSettings, ReadSession
@@ -80,13 +80,7 @@ def list_daily_papers(
         raise ApiError(400, str(exc), exc.parameter) from None
     gravity = settings.trending_gravity
     if period is None and sort == "trending":
-        ranked = trending_items(
-            session,
-            settings.trending_days,
-            gravity,
-            submitter=submitter,
-            code_boost=settings.trending_code_boost,
-        )
+        ranked = site_trending(session, settings, submitter=submitter)
         items = ranked[p * limit : (p + 1) * limit]
     elif period is None:
         items = recent_items(session, p * limit, limit, submitter)

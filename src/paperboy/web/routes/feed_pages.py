@@ -9,7 +9,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 
 from paperboy.clock import utcnow
 from paperboy.community.votes import voted_paper_ids
-from paperboy.feed.daily import FeedItem, Sort, latest_date, neighbour_dates, period_items, trending_items
+from paperboy.feed.daily import FeedItem, Sort, latest_date, neighbour_dates, period_items, site_trending
 from paperboy.feed.periods import Period, PeriodError, parse_period
 from paperboy.feed.trending import formula_text
 from paperboy.web.context import current_viewer, render, web
@@ -111,13 +111,7 @@ def read_period(
 
 @router.get("/trending", response_class=HTMLResponse)
 def read_trending(request: Request, session: ReadSession, settings: AppSettings) -> HTMLResponse:
-    items = trending_items(
-        session,
-        settings.trending_days,
-        settings.trending_gravity,
-        limit=50,
-        code_boost=settings.trending_code_boost,
-    )
+    items = site_trending(session, settings, limit=50)
     return render(
         request,
         "trending.html",

@@ -16,7 +16,7 @@ from fastapi.responses import Response
 
 from paperboy.clock import utcnow
 from paperboy.db.repositories.community import Totals
-from paperboy.feed.daily import FeedItem, latest_date, period_items, trending_items
+from paperboy.feed.daily import FeedItem, latest_date, period_items, site_trending
 from paperboy.feed.periods import Period, PeriodError, parse_period
 from paperboy.links import paper_path
 from paperboy.search.query import QueryError
@@ -160,13 +160,7 @@ def daily_feed(
 def trending_feed(request: Request, fmt: Annotated[Format, Path(description="rss or atom")]) -> Response:
     settings = web(request).settings
     with web(request).sessions() as session:
-        items = trending_items(
-            session,
-            settings.trending_days,
-            settings.trending_gravity,
-            limit=50,
-            code_boost=settings.trending_code_boost,
-        )
+        items = site_trending(session, settings, limit=50)
     return _response(request, fmt, "Trending papers", "/trending", _entries_of(items))
 
 
