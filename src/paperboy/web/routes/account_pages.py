@@ -34,6 +34,7 @@ from paperboy.web.context import (
     set_csrf_cookie,
     web,
 )
+from paperboy.web.deps import Shared
 from paperboy.web.fields import FormText, NextPath
 from paperboy.web.security import SESSION_COOKIE, new_csrf_seed
 
@@ -78,6 +79,7 @@ def read_signup(
 @router.post("/signup", dependencies=_auth, response_model=None)
 def post_signup(
     request: Request,
+    shared: Shared,
     email: Text = "",
     username: Text = "",
     password: Text = "",
@@ -85,7 +87,6 @@ def post_signup(
     next_: NextPath = "/",
 ) -> Response:
     values = {"email": email, "username": username, "display_name": display_name}
-    shared = web(request)
     try:
         with transaction(shared.sessions) as session:
             signup = check_signup(session, email, username, password, display_name)
@@ -127,11 +128,12 @@ def _signup_link_problem(request: Request, exc: Exception) -> HTMLResponse:
 
 
 @router.get("/signup/confirm", response_model=None)
-def read_signup_confirm(request: Request, token: Annotated[str, Query(max_length=4000)] = "") -> Response:
+def read_signup_confirm(
+    request: Request, shared: Shared, token: Annotated[str, Query(max_length=4000)] = ""
+) -> Response:
     """The emailed link shows what it will create; a button (a CSRF-checked POST) creates it. A GET never
     creates an account: mail scanners open links, and a link planted by someone else must not sign the
     visitor in to the planter's account."""
-    shared = web(request)
     try:
         pending = read_signup_link(Signer(shared.key), token, shared.settings.confirm_days * 86400)
     except TokenError as exc:
@@ -141,9 +143,10 @@ def read_signup_confirm(request: Request, token: Annotated[str, Query(max_length
 
 
 @router.post("/signup/confirm", dependencies=_auth, response_model=None)
-def post_signup_confirm(request: Request, token: Annotated[str, Form(max_length=4000)] = "") -> Response:
+def post_signup_confirm(
+    request: Request, shared: Shared, token: Annotated[str, Form(max_length=4000)] = ""
+) -> Response:
     """Create the account the link asks for and sign in."""
-    shared = web(request)
     try:
         pending = read_signup_link(Signer(shared.key), token, shared.settings.confirm_days * 86400)
         with transaction(shared.sessions) as session:
@@ -165,16 +168,17 @@ def read_login(
 @router.post("/login", dependencies=_auth, response_model=None)
 def post_login(
     request: Request,
+    shared: Shared,
     login: Text = "",
     password: Text = "",
     next_: NextPath = "/",
 ) -> Response:
-    attempts = web(request).limiters["account"]
+    attempts = shared.limiters["account"]
     account = login.strip().lower()
     wait = attempts.blocked(account)
     if wait is not None:
         raise RateLimited(wait)
-    with transaction(web(request).sessions) as session:
+    with transaction(shared.sessions) as session:
         user = authenticate(session, login, password)
     if user is None:
         attempts.hit(account)
@@ -189,10 +193,10 @@ def post_login(
 
 
 @router.post("/logout", dependencies=[Depends(check_csrf)], response_model=None)
-def post_logout(request: Request) -> Response:
+def post_logout(request: Request, shared: Shared) -> Response:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        with transaction(web(request).sessions) as session:
+        with transaction(shared.sessions) as session:
             end_session(session, token)
     response = RedirectResponse("/?notice=signed-out", status_code=303)
     response.delete_cookie(SESSION_COOKIE)
@@ -226,11 +230,12 @@ def read_account(request: Request, viewer: Annotated[Viewer, Depends(require_vie
 @router.post("/account/notifications", dependencies=_write, response_model=None)
 def post_notifications(
     request: Request,
+    shared: Shared,
     viewer: Annotated[Viewer, Depends(require_viewer)],
     notify_replies: Annotated[bool, Form()] = False,
 ) -> Response:
     """Turn the discussion emails on or off."""
-    with transaction(web(request).sessions) as session:
+    with transaction(shared.sessions) as session:
         user = session.get(User, viewer.id)
         assert user is not None
         user.notify_replies = notify_replies
@@ -240,12 +245,13 @@ def post_notifications(
 @router.post("/account/password", dependencies=_auth, response_model=None)
 def post_password(
     request: Request,
+    shared: Shared,
     viewer: Annotated[Viewer, Depends(require_viewer)],
     current_password: Text = "",
     new_password: Text = "",
 ) -> Response:
     try:
-        with transaction(web(request).sessions) as session:
+        with transaction(shared.sessions) as session:
             user = session.get(User, viewer.id)
             assert user is not None
             change_password(session, user, current_password, new_password)
@@ -256,8 +262,10 @@ def post_password(
 
 
 @router.post("/account/token", dependencies=_write, response_model=None)
-def post_token(request: Request, viewer: Annotated[Viewer, Depends(require_viewer)]) -> Response:
-    with transaction(web(request).sessions) as session:
+def post_token(
+    request: Request, shared: Shared, viewer: Annotated[Viewer, Depends(require_viewer)]
+) -> Response:
+    with transaction(shared.sessions) as session:
         user = session.get(User, viewer.id)
         assert user is not None
         token = issue_api_token(user)

@@ -28,7 +28,7 @@ from paperboy.digest.subscriptions import SubscriptionError, SubscriptionRequest
 from paperboy.feed.daily import period_items, recent_items, site_trending
 from paperboy.feed.periods import PeriodError, parse_period
 from paperboy.web.context import ApiError, base_url, rate_limit, web
-from paperboy.web.deps import AppSettings, ReadSession
+from paperboy.web.deps import AppSettings, ReadSession, Shared
 from paperboy.web.hf_json import daily_entry_json, paper_details_json, paper_json
 from paperboy.web.openapi import errors
 
@@ -191,9 +191,12 @@ class IndexRequest(BaseModel):
     responses=errors(400, 401, 429, 503),
 )
 def post_index(
-    request: Request, body: Annotated[IndexRequest, Body()], user: Annotated[User, Depends(api_user)]
+    request: Request,
+    shared: Shared,
+    body: Annotated[IndexRequest, Body()],
+    user: Annotated[User, Depends(api_user)],
 ) -> JSONResponse:
-    shared = web(request)
+    shared = shared
     try:
         result = submit_paper(
             shared.sessions, user, body.arxivId, shared.fetch_paper, SubmissionRules.of(shared.settings)
@@ -236,7 +239,9 @@ _SUBSCRIPTION_FIELDS = {
     responses=errors(400, 429, 503),
     status_code=202,
 )
-def post_subscription(request: Request, body: Annotated[SubscriptionBody, Body()]) -> JSONResponse:
+def post_subscription(
+    request: Request, shared: Shared, body: Annotated[SubscriptionBody, Body()]
+) -> JSONResponse:
     topics = Topics(
         tuple(body.categories), tuple(body.keywords), tuple(body.authors), tuple(body.excludedKeywords)
     )
@@ -244,7 +249,7 @@ def post_subscription(request: Request, body: Annotated[SubscriptionBody, Body()
         body.email, body.frequency, body.sendHour, body.timezone, body.maxPapers, topics
     )
     try:
-        outcome = web(request).digests.request(wanted)
+        outcome = shared.digests.request(wanted)
     except SubscriptionError as exc:
         raise ApiError(400, str(exc), _SUBSCRIPTION_FIELDS.get(exc.field, exc.field)) from None
     except DeliveryError as exc:

@@ -21,7 +21,8 @@ from paperboy.feed.periods import Period, PeriodError, parse_period
 from paperboy.links import paper_path
 from paperboy.search.query import QueryError
 from paperboy.search.service import SearchRequest
-from paperboy.web.context import ApiError, base_url, web
+from paperboy.web.context import ApiError, base_url
+from paperboy.web.deps import Shared
 from paperboy.web.openapi import FEED_RESPONSES
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
@@ -129,6 +130,7 @@ def _response(
 )
 def daily_feed(
     request: Request,
+    shared: Shared,
     fmt: Annotated[Format, Path(description="rss or atom")],
     date: Annotated[str | None, Query(max_length=20)] = None,
     week: Annotated[str | None, Query(max_length=20)] = None,
@@ -138,7 +140,6 @@ def daily_feed(
         period = parse_period(date, week, month)
     except PeriodError as exc:
         raise ApiError(400, str(exc), exc.parameter) from None
-    shared = web(request)
     with shared.sessions() as session:
         if period is None:
             newest = latest_date(session)
@@ -157,9 +158,11 @@ def daily_feed(
 @router.get(
     "/trending.{fmt}", summary="Trending papers as a feed", response_class=Response, responses=FEED_RESPONSES
 )
-def trending_feed(request: Request, fmt: Annotated[Format, Path(description="rss or atom")]) -> Response:
-    settings = web(request).settings
-    with web(request).sessions() as session:
+def trending_feed(
+    request: Request, shared: Shared, fmt: Annotated[Format, Path(description="rss or atom")]
+) -> Response:
+    settings = shared.settings
+    with shared.sessions() as session:
         items = site_trending(session, settings, limit=50)
     return _response(request, fmt, "Trending papers", "/trending", _entries_of(items))
 
@@ -169,12 +172,13 @@ def trending_feed(request: Request, fmt: Annotated[Format, Path(description="rss
 )
 def search_feed(
     request: Request,
+    shared: Shared,
     fmt: Annotated[Format, Path(description="rss or atom")],
     q: Annotated[str, Query(max_length=5000, description="The search query.")],
     limit: Annotated[int, Query(ge=1, le=100)] = 30,
 ) -> Response:
     try:
-        result = web(request).search().search(SearchRequest(q, k=limit))
+        result = shared.search().search(SearchRequest(q, k=limit))
     except QueryError as exc:
         raise ApiError(400, str(exc), "q") from None
     now = utcnow()

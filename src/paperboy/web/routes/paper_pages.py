@@ -41,6 +41,7 @@ from paperboy.web.context import (
     safe_next,
     web,
 )
+from paperboy.web.deps import Shared
 from paperboy.web.fields import LongFormText, OptionalFormRowId, RowId
 from paperboy.web.paper_markdown import MEDIA_TYPE as MARKDOWN
 from paperboy.web.paper_markdown import paper_markdown
@@ -76,9 +77,9 @@ def _similar(request: Request, paper: Paper) -> tuple[list[Hit] | None, IndexSta
 
 
 @router.get("/papers/{arxiv_id:path}/card.svg")
-def read_card(request: Request, arxiv_id: str) -> Response:
+def read_card(request: Request, shared: Shared, arxiv_id: str) -> Response:
     """A social card image (the API's `thumbnail`): the title on a plain background, no remote assets."""
-    with web(request).sessions() as session:
+    with shared.sessions() as session:
         paper = get_paper(session, arxiv_id)
     if paper is None:
         return Response("no such paper", status_code=404, media_type="text/plain")
@@ -107,9 +108,9 @@ def read_card(request: Request, arxiv_id: str) -> Response:
 
 
 @router.get("/papers/{arxiv_id:path}.md", response_model=None)
-def read_paper_markdown(request: Request, arxiv_id: str) -> Response:
+def read_paper_markdown(request: Request, shared: Shared, arxiv_id: str) -> Response:
     """The paper as Markdown (what `hf papers read` and `HfApi.read_paper` fetch)."""
-    with web(request).sessions() as session:
+    with shared.sessions() as session:
         paper = find_paper(session, arxiv_id)
         if paper is None:
             return Response(f"No paper {arxiv_id} in this library.\n", 404, media_type="text/plain")
@@ -124,11 +125,11 @@ def _wants_markdown(request: Request) -> bool:
 
 
 @router.get("/papers/{arxiv_id:path}", response_class=HTMLResponse, response_model=None)
-def read_paper(request: Request, arxiv_id: str) -> Response:
+def read_paper(request: Request, shared: Shared, arxiv_id: str) -> Response:
     if _wants_markdown(request):  # content negotiation: the same address, as Markdown
-        return read_paper_markdown(request, arxiv_id)
+        return read_paper_markdown(request, shared, arxiv_id)
     viewer = current_viewer(request)
-    with web(request).sessions() as session:
+    with shared.sessions() as session:
         paper = find_paper(session, arxiv_id)
         if paper is None:
             return _not_found(request, arxiv_id)
@@ -176,9 +177,9 @@ def _wants_json(request: Request) -> bool:
 
 @router.post("/papers/{arxiv_id:path}/upvote", dependencies=_write, response_model=None)
 def post_upvote(
-    request: Request, arxiv_id: str, viewer: Annotated[Viewer, Depends(require_viewer)]
+    request: Request, shared: Shared, arxiv_id: str, viewer: Annotated[Viewer, Depends(require_viewer)]
 ) -> Response:
-    with transaction(web(request).sessions) as session:
+    with transaction(shared.sessions) as session:
         paper = _load_paper(session, arxiv_id)
         user = session.get(User, viewer.id)
         if paper is None or user is None:
@@ -212,13 +213,14 @@ def _comment_error(request: Request, arxiv_id: str, message: str) -> HTMLRespons
 @router.post("/papers/{arxiv_id:path}/comments", dependencies=_write, response_model=None)
 def post_comment(
     request: Request,
+    shared: Shared,
     arxiv_id: str,
     viewer: Annotated[Viewer, Depends(require_viewer)],
     body: LongFormText = "",
     parent_id: OptionalFormRowId = None,
 ) -> Response:
     try:
-        with transaction(web(request).sessions) as session:
+        with transaction(shared.sessions) as session:
             paper = _load_paper(session, arxiv_id)
             user = session.get(User, viewer.id)
             if paper is None or user is None:
@@ -315,11 +317,11 @@ def post_comment_hide(
 
 @router.post("/daily/{entry_id}/remove", dependencies=_write, response_model=None)
 def post_remove_entry(
-    request: Request, entry_id: RowId, viewer: Annotated[Viewer, Depends(require_viewer)]
+    request: Request, shared: Shared, entry_id: RowId, viewer: Annotated[Viewer, Depends(require_viewer)]
 ) -> Response:
     if not viewer.is_admin:
         return _forbidden(request)
-    with transaction(web(request).sessions) as session:
+    with transaction(shared.sessions) as session:
         entry = session.get(DailyEntry, entry_id)
         if entry is None:
             return render(

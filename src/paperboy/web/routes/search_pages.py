@@ -15,7 +15,8 @@ from paperboy.search.backend import Mode
 from paperboy.search.query import TAGS, QueryError, SearchFilters
 from paperboy.search.service import MODES, SearchRequest, SearchResult
 from paperboy.search.terms import query_stems
-from paperboy.web.context import render, web
+from paperboy.web.context import render
+from paperboy.web.deps import Shared
 
 router = APIRouter(include_in_schema=False)
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def _filters(date_from: str, date_to: str, categories: str, has: str = "") -> Se
 @router.get("/search", response_class=HTMLResponse, response_model=None)
 def read_search(
     request: Request,
+    shared: Shared,
     q: Annotated[str, Query(max_length=5000)] = "",
     mode: Annotated[str, Query(max_length=20)] = "hybrid",
     date_from: Annotated[str, Query(alias="from", max_length=20)] = "",
@@ -69,7 +71,7 @@ def read_search(
         "status": None,
         "page_title": f"{q} — search" if q else "Search",
     }
-    service = web(request).search()
+    service = shared.search()
     if not q.strip():
         context["status"] = service.status()
         return render(request, "search.html", context)

@@ -11,7 +11,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from paperboy.community.submissions import SubmissionError, SubmissionRules, submit_paper
 from paperboy.db.models import User
 from paperboy.links import paper_path
-from paperboy.web.context import Viewer, check_csrf, rate_limit, render, require_viewer, web
+from paperboy.web.context import Viewer, check_csrf, rate_limit, render, require_viewer
+from paperboy.web.deps import Shared
 from paperboy.web.fields import FormText
 
 router = APIRouter(include_in_schema=False)
@@ -29,10 +30,11 @@ def read_submit(
 @router.post("/submit", dependencies=[Depends(check_csrf), Depends(rate_limit("write"))], response_model=None)
 def post_submit(
     request: Request,
+    shared: Shared,
     viewer: Annotated[Viewer, Depends(require_viewer)],
     paper: FormText = "",
 ) -> Response:
-    shared = web(request)
+    shared = shared
     with shared.sessions() as session:
         user = session.get(User, viewer.id)
     try:

@@ -20,7 +20,8 @@ from paperboy.digest.subscriptions import (
     topics_of,
 )
 from paperboy.signing import TokenError
-from paperboy.web.context import Viewer, check_csrf, current_viewer, rate_limit, render, require_viewer, web
+from paperboy.web.context import Viewer, check_csrf, current_viewer, rate_limit, render, require_viewer
+from paperboy.web.deps import Shared
 from paperboy.web.fields import storable
 
 router = APIRouter(include_in_schema=False)
@@ -101,11 +102,11 @@ def read_subscribe(request: Request, email: Annotated[str, Query(max_length=320)
 @router.post(
     "/subscribe", dependencies=[Depends(check_csrf), Depends(rate_limit("auth"))], response_class=HTMLResponse
 )
-def post_subscribe(request: Request, form: Annotated[SubscribeForm, Form()]) -> HTMLResponse:
+def post_subscribe(request: Request, shared: Shared, form: Annotated[SubscribeForm, Form()]) -> HTMLResponse:
     values = form.model_dump()
     viewer = current_viewer(request)
     try:
-        outcome = web(request).digests.request(
+        outcome = shared.digests.request(
             form.request(form.email, form.frequency), viewer.id if viewer else None
         )
     except SubscriptionError as exc:
@@ -141,8 +142,8 @@ def _bad_link(request: Request, error: TokenError) -> HTMLResponse:
 
 
 @router.get("/subscriptions/confirm", response_class=HTMLResponse)
-def read_confirm(request: Request, token: Token = "") -> HTMLResponse:
-    service = web(request).digests
+def read_confirm(request: Request, shared: Shared, token: Token = "") -> HTMLResponse:
+    service = shared.digests
     try:
         subscription = service.confirm(token)
     except TokenError as exc:
@@ -159,10 +160,10 @@ def read_confirm(request: Request, token: Token = "") -> HTMLResponse:
 
 
 @router.get("/subscriptions/unsubscribe", response_class=HTMLResponse)
-def read_unsubscribe(request: Request, token: Token = "") -> HTMLResponse:
+def read_unsubscribe(request: Request, shared: Shared, token: Token = "") -> HTMLResponse:
     """A page with a button: mail scanners that open links must not unsubscribe anyone."""
     try:
-        subscription = web(request).digests.find(token)
+        subscription = shared.digests.find(token)
     except TokenError as exc:
         return _bad_link(request, exc)
     return render(
@@ -173,11 +174,11 @@ def read_unsubscribe(request: Request, token: Token = "") -> HTMLResponse:
 
 
 @router.post("/subscriptions/unsubscribe", response_class=HTMLResponse)
-def post_unsubscribe(request: Request, token: Token = "") -> HTMLResponse:
+def post_unsubscribe(request: Request, shared: Shared, token: Token = "") -> HTMLResponse:
     """The button, and RFC 8058 one-click (`List-Unsubscribe=One-Click` POSTed by the mail client).
     The signed token is the authority here, so no CSRF token is needed (mail clients send none)."""
     try:
-        subscription = web(request).digests.unsubscribe(token)
+        subscription = shared.digests.unsubscribe(token)
     except TokenError as exc:
         return _bad_link(request, exc)
     message = f"{subscription.email} will get no more {subscription.frequency} digests."
@@ -189,9 +190,9 @@ def post_unsubscribe(request: Request, token: Token = "") -> HTMLResponse:
 
 
 @router.get("/subscriptions/preferences", response_class=HTMLResponse)
-def read_preferences(request: Request, token: Token = "") -> HTMLResponse:
+def read_preferences(request: Request, shared: Shared, token: Token = "") -> HTMLResponse:
     try:
-        subscription = web(request).digests.find(token)
+        subscription = shared.digests.find(token)
     except TokenError as exc:
         return _bad_link(request, exc)
     topics = topics_of(subscription)
@@ -222,8 +223,10 @@ def read_preferences(request: Request, token: Token = "") -> HTMLResponse:
     dependencies=[Depends(check_csrf), Depends(rate_limit("write"))],
     response_model=None,
 )
-def post_preferences(request: Request, form: Annotated[TopicsForm, Form()], token: Token = "") -> Response:
-    service = web(request).digests
+def post_preferences(
+    request: Request, shared: Shared, form: Annotated[TopicsForm, Form()], token: Token = ""
+) -> Response:
+    service = shared.digests
     try:
         current = service.find(token)
         service.update(token, form.request(current.email, current.frequency))
@@ -252,9 +255,8 @@ def _preview_response(html: str) -> Response:
 
 
 @router.get("/subscriptions/preview")
-def read_preview(request: Request, token: Token = "") -> Response:
+def read_preview(request: Request, shared: Shared, token: Token = "") -> Response:
     """Exactly the digest this subscriber would get now (nothing is recorded or sent)."""
-    shared = web(request)
     try:
         subscription = shared.digests.find(token)
     except TokenError as exc:
@@ -265,6 +267,7 @@ def read_preview(request: Request, token: Token = "") -> Response:
 @router.get("/admin/digest/preview")
 def read_admin_preview(
     request: Request,
+    shared: Shared,
     viewer: Annotated[Viewer, Depends(require_viewer)],
     email: Annotated[str, Query(max_length=320)] = "",
     frequency: Annotated[str, Query(max_length=10)] = "daily",
@@ -277,7 +280,6 @@ def read_admin_preview(
             {"title": "Not allowed", "message": "Only an admin can preview digests."},
             403,
         )
-    shared = web(request)
     subscription = shared.digests.by_email(email, frequency)
     if subscription is None:
         return render(
