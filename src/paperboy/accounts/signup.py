@@ -16,12 +16,17 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from paperboy.accounts.passwords import hash_password, password_problem
-from paperboy.accounts.users import AccountError, check_username, new_user
-from paperboy.addresses import AddressError, normalize_email
+from paperboy.accounts.passwords import hash_password
+from paperboy.accounts.users import (
+    AccountError,
+    AccountRefused,
+    check_new_account,
+    email_taken,
+    new_user,
+    username_taken,
+)
 from paperboy.config import Settings
 from paperboy.db.models import User
 from paperboy.email_messages import base_message
@@ -45,38 +50,13 @@ class Signup:
     """The address already has an account (the form answers the same; the email differs)."""
 
 
-class SignupRefused(AccountError):
-    """Every problem of a sign-up form at once, by field (the form shows them all together)."""
-
-    def __init__(self, errors: dict[str, str]):
-        field, message = next(iter(errors.items()))
-        super().__init__(field, message)
-        self.errors = errors
+SignupRefused = AccountRefused
 
 
 def check_signup(session: Session, email: str, username: str, password: str, display_name: str) -> Signup:
     """SignupRefused naming each field the form may complain about; never an address that has an account."""
-    errors: dict[str, str] = {}
-    address = name = ""
-    try:
-        address = normalize_email(email)
-    except AddressError as exc:
-        errors["email"] = str(exc)
-    try:
-        name = check_username(username)
-    except AccountError as exc:
-        errors[exc.field] = exc.message
-    problem = password_problem(password, name or username.strip(), address or email.strip())
-    if problem:
-        errors["password"] = problem
-    taken = select(User.id).where(func.lower(User.username) == name.lower())
-    if name and session.scalar(taken) is not None:
-        errors["username"] = "this username is taken"
-    if errors:
-        raise SignupRefused(errors)
-    existing = session.scalar(select(User.id).where(func.lower(User.email) == address.lower())) is not None
-    display = (display_name or "").strip()[:200] or None
-    return Signup(address, name, hash_password(password), display, existing)
+    address, name, display = check_new_account(session, email, username, password, display_name)
+    return Signup(address, name, hash_password(password), display, email_taken(session, address))
 
 
 def signup_message(
@@ -136,11 +116,8 @@ def read_signup_link(signer: Signer, token: str, max_age_seconds: int) -> Pendin
 def finish_signup(session: Session, pending: PendingAccount) -> User:
     """Create the account; AccountError when the address or username was taken since the link was sent
     (whoever holds the link owns the mailbox: telling is fine now)."""
-    if session.scalar(select(User.id).where(func.lower(User.email) == pending.email.lower())) is not None:
+    if email_taken(session, pending.email):
         raise AccountError("email", "this address has an account already: sign in instead")
-    if (
-        session.scalar(select(User.id).where(func.lower(User.username) == pending.username.lower()))
-        is not None
-    ):
+    if username_taken(session, pending.username):
         raise AccountError("username", "this username was taken meanwhile: sign up again with another")
     return new_user(session, pending.email, pending.username, pending.password_hash, pending.display_name)

@@ -43,23 +43,55 @@ def check_username(username: str) -> str:
     return name
 
 
+class AccountRefused(AccountError):
+    """Every problem of a new account's fields at once, by field (forms show them all together)."""
+
+    def __init__(self, errors: dict[str, str]):
+        field, message = next(iter(errors.items()))
+        super().__init__(field, message)
+        self.errors = errors
+
+
+def email_taken(session: Session, address: str) -> bool:
+    return session.scalar(select(User.id).where(func.lower(User.email) == address.lower())) is not None
+
+
+def username_taken(session: Session, name: str) -> bool:
+    return session.scalar(select(User.id).where(func.lower(User.username) == name.lower())) is not None
+
+
+def check_new_account(
+    session: Session, email: str, username: str, password: str, display_name: str | None
+) -> tuple[str, str, str | None]:
+    """(address, username, display name) as stored, or AccountRefused naming every field at fault; whether
+    the address already has an account is left to the caller (sign-up must not say)."""
+    errors: dict[str, str] = {}
+    address = name = ""
+    try:
+        address = normalize_email(email)
+    except AddressError as exc:
+        errors["email"] = str(exc)
+    try:
+        name = check_username(username)
+    except AccountError as exc:
+        errors[exc.field] = exc.message
+    problem = password_problem(password, name or username.strip(), address or email.strip())
+    if problem:
+        errors["password"] = problem
+    if name and username_taken(session, name):
+        errors["username"] = "this username is taken"
+    if errors:
+        raise AccountRefused(errors)
+    return address, name, (display_name or "").strip()[:200] or None
+
+
 def create_user(
     session: Session, email: str, username: str, password: str, display_name: str | None = None
 ) -> User:
     """A new user with an argon2 password hash; AccountError when a field is invalid or taken."""
-    try:
-        address = normalize_email(email)
-    except AddressError as exc:
-        raise AccountError("email", str(exc)) from None
-    name = check_username(username)
-    problem = password_problem(password, name, address)
-    if problem:
-        raise AccountError("password", problem)
-    if session.scalar(select(User.id).where(func.lower(User.email) == address.lower())) is not None:
+    address, name, display = check_new_account(session, email, username, password, display_name)
+    if email_taken(session, address):
         raise AccountError("email", "an account with this email address already exists")
-    if session.scalar(select(User.id).where(func.lower(User.username) == name.lower())) is not None:
-        raise AccountError("username", "this username is taken")
-    display = (display_name or "").strip()[:200] or None
     return new_user(session, address, name, hash_password(password), display)
 
 
