@@ -1028,3 +1028,55 @@ def test_submit_by_arxiv_id_lands_on_the_paper_and_todays_list(page: Page, site:
     page.goto("/")
     expect(page.locator("ol.papers > li.paper")).to_have_count(1)
     assert seen.csp_violations() == [] and seen.page_errors == []
+
+
+# --- the personal library and recommendations ------------------------------------------------------------
+
+
+def test_import_a_library_get_recommendations_say_less_like_this_and_export(
+    page: Page, site: Site, tmp_path: Path
+) -> None:
+    seen = watch(page)
+    sign_up(page, site, "zoe")
+    with site.sessions() as session:
+        picked = list(
+            session.scalars(select(Paper).where(Paper.arxiv_id.like("2410.%")).order_by(Paper.id).limit(3))
+        )
+    assert picked
+    bib = tmp_path / "zotero.bib"
+    bib.write_text(
+        "\n".join(
+            f"@article{{z{n}, title = {{{p.title}}}, eprint = {{{p.arxiv_id}}}, archivePrefix = {{arXiv}}}}"
+            for n, p in enumerate(picked)
+        )
+        + "\n@misc{gone, title = {A Paper Elsewhere}, abstract = {Diffusion models for images and video.}}\n"
+    )
+    page.goto("/library")
+    shoot(page, "library.png")
+    page.set_input_files("#import-file", str(bib))
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("h1")).to_have_text("Imported into Reading list")
+    expect(page.locator("table.import-report tbody tr")).to_have_count(len(picked) + 1)
+    expect(page.locator(".page-head")).to_contain_text(
+        f"{len(picked)} matched library papers, 1 kept as seeds"
+    )
+    shoot(page, "import-report.png")
+    page.get_by_role("link", name="See your recommendations").click()
+    rows = page.locator("li.recommendation")
+    expect(rows.first).to_be_visible()
+    expect(rows.first.locator(".reasons")).to_contain_text("Close to “")
+    first = rows.first.get_attribute("id")
+    shoot(page, "for-you.png")
+    rows.first.get_by_role("button", name="Less like this").click()
+    expect(page.locator(".notice")).to_contain_text("fewer papers like this")
+    expect(page.locator(f'li.recommendation[id="{first}"]')).to_have_count(0)
+    with page.expect_download() as download:
+        page.goto("/library")
+        page.get_by_role("link", name="BibTeX").first.click()
+    exported = Path(download.value.path()).read_text()
+    assert all(p.arxiv_id in exported for p in picked) and "A Paper Elsewhere" in exported
+    page.goto("/interests")
+    expect(page.locator("ol.interests > li").first).to_be_visible()
+    expect(page.locator("#signals-title")).to_be_visible()
+    shoot(page, "interests.png")
+    assert not seen.page_errors and not seen.csp_violations(), (seen.page_errors, seen.console_errors)

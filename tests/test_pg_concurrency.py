@@ -182,13 +182,28 @@ class WebLog:
             self.writes_during_ingest += during
 
 
-def web_user(
-    base: str, outbox: Path, n: int, targets: list[str], ingesting: Callable[[], bool], log: WebLog
-) -> None:
-    """One person: signs up, then votes (toggling) and comments on the targets until the ingests end."""
+@dataclass
+class WebUser:
+    """One signed-in person (signed up before the ingests start, so every write of theirs can overlap)."""
+
+    n: int
+    client: httpx.Client
+    token: str
+
+
+def signed_up_users(base: str, outbox: Path, count: int) -> list[WebUser]:
+    users = []
+    for n in range(count):
+        client = httpx.Client(base_url=base, timeout=60)
+        users.append(WebUser(n, client, sign_up(client, f"user{n}", outbox)))
+    return users
+
+
+def web_user(user: WebUser, targets: list[str], ingesting: Callable[[], bool], log: WebLog) -> None:
+    """One person votes (toggling) and comments on the targets until the ingests end."""
+    n, token = user.n, user.token
     try:
-        with httpx.Client(base_url=base, timeout=60) as client:
-            token = sign_up(client, f"user{n}", outbox)
+        with user.client as client:
             order = targets[n % len(targets) :] + targets[: n % len(targets)]
             voted = dict.fromkeys(targets, False)
             rounds = 0
@@ -335,24 +350,24 @@ def test_two_ingests_indexer_and_web_at_once(
     assert settings.mail_outbox is not None
     outbox = Path(settings.mail_outbox)
     started = time.monotonic()
-    with serve(web_settings(settings), embedder) as base, start_gate(sessions, db_url) as open_gate:
-        # Each ingest reads its file three times (--force): later passes merge into what the other wrote.
-        ingests = {
-            name: spawn(["ingest", "jsonl", "--json", "--force", str(path), str(path), str(path)], env)
-            for name, path in (("ingest A", corpus.a), ("ingest B", corpus.b))
-        }
-        indexer = spawn(["index", "--quiet"], env)
+    with serve(web_settings(settings), embedder) as base:
+        people = signed_up_users(base, outbox, USERS)
+        with start_gate(sessions, db_url) as open_gate:
+            # Each ingest reads its file three times (--force): later passes merge into what the other wrote.
+            ingests = {
+                name: spawn(["ingest", "jsonl", "--json", "--force", str(path), str(path), str(path)], env)
+                for name, path in (("ingest A", corpus.a), ("ingest B", corpus.b))
+            }
+            indexer = spawn(["index", "--quiet"], env)
+            open_gate([process.pid for process in ingests.values()])
 
         def ingesting() -> bool:
             return any(process.poll() is None for process in ingests.values())
 
         users = [
-            threading.Thread(
-                target=web_user, args=(base, outbox, n, corpus.targets, ingesting, log), daemon=True
-            )
-            for n in range(USERS)
+            threading.Thread(target=web_user, args=(person, corpus.targets, ingesting, log), daemon=True)
+            for person in people
         ]
-        open_gate([process.pid for process in ingests.values()])
         for user in users:
             user.start()
         deadline = started + PROCESS_TIMEOUT

@@ -18,6 +18,7 @@ from paperboy.cli.enrich import enrich_app
 from paperboy.cli.evaluate import eval_app
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.papers import papers_app
+from paperboy.cli.recommend import recommend_command
 from paperboy.cli.search import index_command, search_command
 from paperboy.cli.users import users_app
 from paperboy.config import Settings
@@ -36,6 +37,7 @@ app.add_typer(papers_app, name="papers")
 app.add_typer(eval_app, name="eval")
 app.add_typer(enrich_app, name="enrich")
 app.add_typer(users_app, name="users")
+app.command("recommend")(recommend_command)
 app.add_typer(digest_app, name="digest")
 app.command("subscribe")(subscribe_command)
 app.command("unsubscribe")(unsubscribe_command)

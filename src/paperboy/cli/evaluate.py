@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,9 @@ from paperboy.db.repositories.search_docs import all_titles
 from paperboy.ingest.records import IngestError
 from paperboy.ingest.runner import run_ingest
 from paperboy.ingest.sources.files import JsonLinesSource
+from paperboy.personal.evaluation import evaluate_recommendations
 from paperboy.search.backend import Mode
-from paperboy.search.embedder import Embedder
+from paperboy.search.embedder import MINILM_NAME, Embedder
 from paperboy.search.evaluation import (
     BeirCorpusSource,
     BeirData,
@@ -170,3 +172,49 @@ def eval_titles(
             f"titles of {len(titles)} papers", data, service, modes, misspell_seed, correct, progress, as_json
         )
         engine.dispose()
+
+
+@eval_app.command("recommendations")
+def eval_recommendations(
+    ctx: typer.Context,
+    split: str | None = typer.Option(
+        None,
+        "--split",
+        help="Train on signals before this day (YYYY-MM-DD); default: when 80% had been given.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """Replay this instance's signals with a temporal split; nDCG@10, MRR and balanced accuracy per ranker."""
+    context: AppContext = ctx.obj
+    context.require_schema()
+    when = None
+    if split is not None:
+        try:
+            when = datetime.strptime(split, "%Y-%m-%d")
+        except ValueError:
+            fail(f"--split {split!r}: not a day (YYYY-MM-DD)")
+    with context.sessions() as session:
+        report = evaluate_recommendations(session, MINILM_NAME, when)
+    if report is None or report.users == 0:
+        fail(
+            "not enough signals to replay: users need upvotes, saves or seeds on both sides of the split date"
+        )
+    rows = [
+        {
+            "ranker": r.name,
+            "ndcg@10": round(r.mean(r.ndcg), 4),
+            "mrr": round(r.mean(r.mrr), 4),
+            "balanced_accuracy": round(r.mean(r.balanced), 4),
+        }
+        for r in report.results
+    ]
+    if as_json:
+        data = {"split": report.split.isoformat(), "users": report.users, "candidates": report.candidates}
+        typer.echo(json.dumps({**data, "rankers": rows}, indent=2))
+        return
+    typer.echo(f"split {report.split:%Y-%m-%d}: {report.users} users, {report.candidates} papers to rank")
+    typer.echo(f"{'ranker':34} {'nDCG@10':>8} {'MRR':>8} {'bal.acc':>8}")
+    for row in rows:
+        typer.echo(
+            f"{row['ranker']:34} {row['ndcg@10']:>8.4f} {row['mrr']:>8.4f} {row['balanced_accuracy']:>8.4f}"
+        )

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from paperboy.accounts.users import AccountError, create_user, make_admin
+from paperboy.accounts.users import AccountError, create_user, issue_api_token, make_admin
 from paperboy.cli.context import fail
 from paperboy.db.engine import transaction
 from paperboy.db.models import User
@@ -47,6 +47,19 @@ def grant_admin(ctx: typer.Context, login: str = typer.Argument(..., help="Usern
     except AccountError as exc:
         fail(exc.message)
     typer.echo(f"{name} is now an admin")
+
+
+@users_app.command("token")
+def new_token(ctx: typer.Context, login: str = typer.Argument(..., help="Username or email.")) -> None:
+    """Print a new personal API token for the account (the previous one stops working)."""
+    ctx.obj.require_schema()
+    with transaction(ctx.obj.sessions) as session:
+        column = User.email if "@" in login else User.username
+        user = session.scalar(select(User).where(func.lower(column) == login.strip().lower()))
+        if user is None:
+            fail(f"no account {login!r}")
+        token = issue_api_token(user)
+    typer.echo(token)
 
 
 @users_app.command("list")

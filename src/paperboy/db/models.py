@@ -60,7 +60,7 @@ class Paper(Base):
     primary_category: Mapped[str | None] = mapped_column(String(32), index=True)
     comments: Mapped[str | None] = mapped_column(Text)
     journal_ref: Mapped[str | None] = mapped_column(Text)
-    doi: Mapped[str | None] = mapped_column(String(255))
+    doi: Mapped[str | None] = mapped_column(String(255), index=True)
     license: Mapped[str | None] = mapped_column(String(255))
     published_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
@@ -375,3 +375,122 @@ class Notification(Base):
     message_id: Mapped[str | None] = mapped_column(String(255))
 
     __table_args__ = (UniqueConstraint("user_id", "comment_id", name="one_notification_per_comment"),)
+
+
+class Collection(Base):
+    """A user's named list of papers (the default one is the "Reading list"); public ones show on the
+    user's profile."""
+
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="", server_default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+    updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    __table_args__ = (UniqueConstraint("user_id", "name", name="one_collection_name_per_user"),)
+
+
+class CollectionPaper(Base):
+    """A library paper saved in a collection (saving is a positive signal for recommendations)."""
+
+    __tablename__ = "collection_papers"
+
+    collection_id: Mapped[int] = mapped_column(
+        ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+    )
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    added_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    __table_args__ = (Index("ix_collection_papers_paper_id", "paper_id"),)
+
+
+class ExternalPaper(Base):
+    """An imported entry that is not in this library: kept in its collection (and exported again), and,
+    when it has an abstract, a seed for recommendations embedded from its own text."""
+
+    __tablename__ = "external_papers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(320))
+    """How a second import finds it again: doi:…, arxiv:… or title:… (normalized)."""
+    entry_type: Mapped[str] = mapped_column(String(32), default="article", server_default="article")
+    title: Mapped[str] = mapped_column(Text)
+    authors: Mapped[list[str]] = mapped_column(JSON, default=list)
+    year: Mapped[int | None] = mapped_column(Integer)
+    venue: Mapped[str | None] = mapped_column(Text)
+    abstract: Mapped[str] = mapped_column(Text, default="", server_default="")
+    doi: Mapped[str | None] = mapped_column(String(255))
+    arxiv_id: Mapped[str | None] = mapped_column(String(64))
+    url: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(String(128))
+    vector: Mapped[bytes | None] = mapped_column(LargeBinary)
+    added_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    __table_args__ = (UniqueConstraint("collection_id", "key", name="one_external_entry_per_key"),)
+
+
+class PaperNote(Base):
+    """A user's private note on a paper."""
+
+    __tablename__ = "paper_notes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    body: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class PaperRead(Base):
+    """A paper the user marked as read (private)."""
+
+    __tablename__ = "paper_reads"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    read_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class PaperSignal(Base):
+    """A private signal on one paper: a seed ("more like this") or a dismissal ("not interested")."""
+
+    __tablename__ = "paper_signals"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    paper_id: Mapped[int] = mapped_column(ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+    __table_args__ = (CheckConstraint("kind IN ('seed', 'dismissed')", name="kind_known"),)
+
+
+class MutedInterest(Base):
+    """An interest the user switched off: papers close to it are not recommended."""
+
+    __tablename__ = "muted_interests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    label: Mapped[str] = mapped_column(String(300))
+    model: Mapped[str] = mapped_column(String(128))
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())
+
+
+class UserPreferences(Base):
+    """What a user chose for recommendations (categories for a cold start) and the key of their private
+    feed's secret URL (a new key revokes the old URL)."""
+
+    __tablename__ = "user_preferences"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    categories: Mapped[list[str]] = mapped_column(JSON, default=list)
+    feed_key: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(DateTime, server_default=func.current_timestamp())

@@ -19,12 +19,13 @@ import numpy.typing as npt
 from sqlalchemy.orm import Session
 
 from paperboy.db.models import Paper, Subscription
-from paperboy.db.repositories.authors import subscriber_follows
+from paperboy.db.repositories.authors import account_of, subscriber_follows
 from paperboy.db.repositories.community import paper_totals
 from paperboy.db.repositories.deliveries import papers_added_since, sent_paper_ids
 from paperboy.db.repositories.embeddings import load_embeddings
 from paperboy.digest.subscriptions import Topics, keyword_label, topics_of
 from paperboy.feed.daily import trending_items
+from paperboy.personal.recommender import CandidatePool, Window, recommend
 from paperboy.search.embedder import Embedder
 from paperboy.search.terms import query_stems, text_stems
 
@@ -107,6 +108,8 @@ class DigestComposer:
             for p in papers
         ]
         self.totals = paper_totals(session, [p.id for p in papers])
+        self.pool = CandidatePool.of_papers(papers, {pid: vector for pid, (_, vector) in vectors.items()})
+        self.window = Window(since.date(), now.date())
 
     @staticmethod
     def _already_sent(session: Session, subscription_id: int, paper_ids: Sequence[int]) -> set[int]:
@@ -127,7 +130,11 @@ class DigestComposer:
         def allowed(paper: Paper, stems: frozenset[str]) -> bool:
             return paper.id not in sent and not any(terms and terms <= stems for terms in excluded)
 
-        for_you = self._for_you(topics, allowed) if not topics.empty else []
+        personal = self._personal(session, subscription, allowed, limit)
+        if personal is not None:  # an account with signals: its recommendations, with their reasons
+            for_you = personal
+        else:
+            for_you = self._for_you(topics, allowed) if not topics.empty else []
         trending_share = limit if not for_you else max(limit - len(for_you), math.ceil(limit / 2))
         pool = [
             _digest_paper(item.paper, item.upvotes, f"{item.upvotes} upvotes")
@@ -142,6 +149,30 @@ class DigestComposer:
         room = limit - len(trending) - len(for_you)
         trending += [p for p in pool[trending_share:] if p.paper_id not in mine][: max(room, 0)]
         return DigestContent(tuple(trending), tuple(for_you))
+
+    def _personal(
+        self,
+        session: Session,
+        subscription: Subscription,
+        allowed: Callable[[Paper, frozenset[str]], bool],
+        limit: int,
+    ) -> list[DigestPaper] | None:
+        """The subscriber's own recommendations among the period's papers; None without an account or
+        without signals (the topics then choose)."""
+        if self.embedder is None or not len(self.pool):
+            return None
+        user = account_of(session, subscription.user_id, subscription.email)
+        if user is None:
+            return None
+        result = recommend(session, user, self.embedder.name, self.window, limit, pool=self.pool)
+        if result.profile.cold:
+            return None
+        stems = {c.paper.id: c.stems for c in self.candidates}
+        return [
+            _digest_paper(item.paper, item.totals.upvotes, " · ".join(r.text for r in item.reasons))
+            for item in result.items
+            if allowed(item.paper, stems.get(item.paper.id, frozenset()))
+        ]
 
     def _for_you(self, topics: Topics, allowed: Callable[[Paper, frozenset[str]], bool]) -> list[DigestPaper]:
         scored: dict[int, tuple[float, DigestPaper]] = {}

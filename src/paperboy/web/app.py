@@ -39,7 +39,10 @@ from paperboy.web.routes import (
     author_pages,
     feed_pages,
     feeds,
+    for_you_pages,
+    library_pages,
     paper_pages,
+    personal_api,
     search_pages,
     submit_pages,
     subscription_pages,
@@ -139,8 +142,10 @@ def create_app(
     install_error_handlers(app)
     app.include_router(search_router(search_service))
     for module in (
+        personal_api,
         api,
         feeds,
+        for_you_pages,
         feed_pages,
         search_pages,
         paper_pages,
@@ -148,6 +153,7 @@ def create_app(
         account_pages,
         author_pages,
         subscription_pages,
+        library_pages,
     ):
         app.include_router(module.router)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -21,6 +21,7 @@ from paperboy.config import Settings
 from paperboy.db.models import User
 from paperboy.digest.links import site_url
 from paperboy.digest.service import DigestService
+from paperboy.personal.recommender import PoolCache
 from paperboy.search.service import SearchService
 from paperboy.web.security import (
     CSRF_COOKIE,
@@ -51,6 +52,23 @@ NOTICES = {
     "claim-sent": "Thanks! An admin will check your claim.",
     "claim-decided": "The claim is decided.",
     "notifications-saved": "Your choice of discussion emails is saved.",
+    "saved": "Saved to your collection.",
+    "unsaved": "Removed from the collection.",
+    "dismissed": "Noted: fewer papers like this one.",
+    "seeded": "Noted: more papers like this one.",
+    "signal-cleared": "That signal is removed.",
+    "note-saved": "Your note is saved.",
+    "read-marked": "Marked as read.",
+    "unread-marked": "Marked as unread.",
+    "collection-created": "The collection is created.",
+    "collection-saved": "The collection is saved.",
+    "collection-deleted": "The collection is deleted.",
+    "interest-off": "That interest is switched off: papers like it are no longer recommended.",
+    "interest-on": "That interest is switched on again.",
+    "interests-reset": "Your recommendation signals are reset.",
+    "categories-saved": "Your categories are saved.",
+    "feed-rotated": "Your private feed has a new address; the old one stopped working.",
+    "account-deleted": "Your account and everything in it is deleted.",
 }
 
 
@@ -85,6 +103,8 @@ class WebContext:
     fetch_paper: Fetcher
     limiters: dict[str, RateLimiter]
     digests: DigestService
+    pools: PoolCache = field(default_factory=PoolCache)
+    """Recommendation candidates per window, shared by every user's request."""
 
 
 class LoginRequired(Exception):

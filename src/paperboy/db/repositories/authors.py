@@ -79,11 +79,17 @@ def follows(session: Session, user_id: int) -> list[str]:
     return list(session.scalars(query))
 
 
+def account_of(session: Session, user_id: int | None, email: str) -> User | None:
+    """The account behind a subscription: by its account, or its address."""
+    if user_id is not None:
+        return session.get(User, user_id)
+    return session.scalar(select(User).where(func.lower(User.email) == email.lower()))
+
+
 def subscriber_follows(session: Session, user_id: int | None, email: str) -> list[str]:
     """The authors the account behind a subscription follows (by its account, or its address)."""
-    if user_id is None:
-        user_id = session.scalar(select(User.id).where(func.lower(User.email) == email.lower()))
-    return follows(session, user_id) if user_id is not None else []
+    user = account_of(session, user_id, email)
+    return follows(session, user.id) if user is not None else []
 
 
 def is_following(session: Session, user_id: int, key: str) -> bool:
@@ -213,3 +219,43 @@ def user_by_username(session: Session, username: str) -> User | None:
     if "\x00" in username:  # no username holds one; PostgreSQL refuses NUL in a parameter
         return None
     return session.scalar(select(User).where(func.lower(User.username) == username.lower()[:64]))
+
+
+def follow_keys(session: Session, user_id: int) -> dict[str, str]:
+    """{name_key: name} of the authors a user follows."""
+    rows = session.execute(
+        select(AuthorFollow.name_key, AuthorFollow.name).where(AuthorFollow.user_id == user_id)
+    )
+    return {key: name for key, name in rows}
+
+
+def author_keys_of(session: Session, paper_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """{paper_id: [(name_key, name), ...]} in author order."""
+    found: dict[int, list[tuple[str, str]]] = {}
+    ids = list(paper_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(PaperAuthor.paper_id, PaperAuthor.name_key, PaperAuthor.name)
+            .where(PaperAuthor.paper_id.in_(ids[start : start + 500]))
+            .order_by(PaperAuthor.paper_id, PaperAuthor.position)
+        )
+        for paper_id, key, name in rows:
+            found.setdefault(paper_id, []).append((key, name))
+    return found
+
+
+def papers_by_authors(
+    session: Session, keys: Sequence[str], paper_ids: Sequence[int]
+) -> dict[int, list[str]]:
+    """{paper_id: [name_key, ...]}: which of `paper_ids` these authors wrote (one indexed lookup per key)."""
+    if not keys or not paper_ids:
+        return {}
+    wanted = set(paper_ids)
+    found: dict[int, list[str]] = {}
+    rows = session.execute(
+        select(PaperAuthor.paper_id, PaperAuthor.name_key).where(PaperAuthor.name_key.in_(list(keys)))
+    )
+    for paper_id, key in rows:
+        if paper_id in wanted:
+            found.setdefault(paper_id, []).append(key)
+    return found

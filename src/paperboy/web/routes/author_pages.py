@@ -22,6 +22,7 @@ from paperboy.db.repositories.authors import (
     submissions_of,
     user_by_username,
 )
+from paperboy.db.repositories.library import collections_of
 from paperboy.db.repositories.papers import get_paper
 from paperboy.links import paper_path
 from paperboy.web.context import check_csrf, rate_limit, render
@@ -121,6 +122,7 @@ def read_profile(request: Request, username: str, session: ReadSession) -> HTMLR
         "user": user,
         "claimed": claimed_papers(session, user.id),
         "submissions": submissions_of(session, user.id),
+        "collections": collections_of(session, user.id, public_only=True),
         "page_title": user.display_name or user.username,
     }
     return render(request, "profile.html", context)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -26,6 +26,7 @@ from paperboy.db.models import Comment, DailyEntry, Paper, User
 from paperboy.db.repositories.authors import badges, claim_of
 from paperboy.db.repositories.code import code_links
 from paperboy.db.repositories.community import totals_of
+from paperboy.db.repositories.library import collections_of, note_of, read_marks, saved_in, signal_of
 from paperboy.db.repositories.papers import find_paper, get_paper
 from paperboy.links import paper_path
 from paperboy.search.service import Hit
@@ -120,6 +121,17 @@ def read_paper_markdown(request: Request, shared: Shared, arxiv_id: str) -> Resp
     return Response(text, media_type=MARKDOWN, headers={"Vary": "Accept"})
 
 
+def _library_state(session: Session, user_id: int, paper_id: int) -> dict[str, Any]:
+    """The viewer's own marks on the paper (collections, note, read, signal), for its page only."""
+    return {
+        "collections": collections_of(session, user_id),
+        "saved_in": saved_in(session, user_id, paper_id),
+        "note": note_of(session, user_id, paper_id),
+        "is_read": bool(read_marks(session, user_id, [paper_id])),
+        "signal": signal_of(session, user_id, paper_id),
+    }
+
+
 def _wants_markdown(request: Request) -> bool:
     return "text/markdown" in request.headers.get("accept", "")
 
@@ -142,6 +154,7 @@ def read_paper(request: Request, shared: Shared, arxiv_id: str) -> Response:
         code = code_links(session, [paper])[paper.id]
         author_badges = badges(session, [paper])[paper.id]
         my_claim = claim_of(session, viewer.id, paper.id) if viewer else None
+        library = _library_state(session, viewer.id, paper.id) if viewer else {}
     similar, index_status = _similar(request, paper)
     page = render(
         request,
@@ -158,6 +171,7 @@ def read_paper(request: Request, shared: Shared, arxiv_id: str) -> Response:
             "code": code,
             "badges": author_badges,
             "my_claim": my_claim,
+            **library,
             "editing": request.query_params.get("edit"),
             "replying": request.query_params.get("reply"),
             "page_title": paper.title,

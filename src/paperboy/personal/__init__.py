@@ -1,0 +1,1 @@
+"""The personal library (collections, notes, signals, import and export) and the recommender."""

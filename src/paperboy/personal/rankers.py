@@ -1,0 +1,267 @@
+"""Ways of scoring candidate papers from one user's signals, on the stored (unit-length) embeddings.
+
+Each ranker sees the same `Signals` (positive and negative vectors, and per-candidate author and category
+matches) and returns one score per candidate, higher is better. `paperboy eval recommendations` compares
+them on replayed signals; the recommender uses `MultiInterest`, the one that measured best
+(docs/EVALUATION.md). Several interests are kept apart by clustering the positives, so a reader of two
+topics gets both, not papers halfway between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Matrix = npt.NDArray[np.float32]
+Scores = npt.NDArray[np.float64]
+
+INTEREST_THRESHOLD = 0.45
+"""Positives whose centroids are closer than this (cosine, all-MiniLM-L6-v2) are one interest."""
+MAX_INTERESTS = 8
+NEGATIVE_MARGIN = 0.45
+"""A candidate closer than this to a dismissed paper or a muted interest loses score in proportion."""
+FOLLOWED_AUTHOR_BONUS = 0.15
+FREQUENT_AUTHOR_BONUS = 0.08
+CATEGORY_BONUS = 0.03
+
+
+def unit_rows(matrix: npt.ArrayLike) -> Matrix:
+    rows = np.asarray(matrix, dtype=np.float32)
+    if rows.ndim == 1:
+        rows = rows[None, :]
+    norms = np.linalg.norm(rows, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    unit: Matrix = (rows / norms).astype(np.float32)
+    return unit
+
+
+@dataclass
+class Signals:
+    """What a ranker may use about one user and one set of candidates."""
+
+    positives: Matrix
+    """(n, d) unit vectors of the papers the user liked (upvoted, saved, seeds)."""
+    negatives: Matrix
+    """(k, d) dismissed papers and muted interests."""
+    background: Matrix
+    """(b, d) papers sampled from the library, the "everything else" a classifier contrasts with."""
+    candidates: Matrix
+    """(m, d) unit vectors of the papers to rank."""
+    author_match: Scores = field(default_factory=lambda: np.zeros(0))
+    """Per candidate: 2 by a followed author, 1 by an author frequent in the positives, else 0."""
+    category_match: Scores = field(default_factory=lambda: np.zeros(0))
+    """Per candidate: 1 when its category is one of the user's."""
+
+
+class Ranker(Protocol):
+    name: str
+    uses_authors: bool
+
+    def score(self, signals: Signals) -> Scores: ...
+
+
+def _author_and_category(signals: Signals, scores: Scores) -> Scores:
+    if len(signals.author_match):
+        followed = signals.author_match >= 2
+        scores = scores + np.where(
+            followed, FOLLOWED_AUTHOR_BONUS, np.where(signals.author_match >= 1, FREQUENT_AUTHOR_BONUS, 0.0)
+        )
+    if len(signals.category_match):
+        scores = scores + CATEGORY_BONUS * signals.category_match
+    return scores
+
+
+def negative_penalty(candidates: Matrix, negatives: Matrix) -> Scores:
+    """How far each candidate lies inside the neighbourhood of something the user turned down."""
+    if not len(negatives) or not len(candidates):
+        return np.zeros(len(candidates))
+    closest = (candidates @ negatives.T).max(axis=1).astype(np.float64)
+    penalty: Scores = np.clip(closest - NEGATIVE_MARGIN, 0.0, None) * 2.0
+    return penalty
+
+
+@dataclass
+class Centroid:
+    """Cosine to the mean of the positives (the "one blurred average" baseline)."""
+
+    name: str = "centroid"
+    uses_authors: bool = False
+
+    def score(self, signals: Signals) -> Scores:
+        if not len(signals.positives):
+            return np.zeros(len(signals.candidates))
+        centre = unit_rows(signals.positives.mean(axis=0))[0]
+        scores = (signals.candidates @ centre).astype(np.float64)
+        scores -= negative_penalty(signals.candidates, signals.negatives)
+        return _author_and_category(signals, scores) if self.uses_authors else scores
+
+
+@dataclass
+class NearestSeed:
+    """Cosine to the closest positive (zotero-arxiv-daily's idea, without its time decay)."""
+
+    name: str = "nearest seed"
+    uses_authors: bool = False
+
+    def score(self, signals: Signals) -> Scores:
+        if not len(signals.positives):
+            return np.zeros(len(signals.candidates))
+        scores = (signals.candidates @ signals.positives.T).max(axis=1).astype(np.float64)
+        scores -= negative_penalty(signals.candidates, signals.negatives)
+        return _author_and_category(signals, scores) if self.uses_authors else scores
+
+
+def logistic_regression(
+    features: npt.NDArray[np.float64], labels: npt.NDArray[np.float64], l2: float = 1.0, steps: int = 12
+) -> tuple[npt.NDArray[np.float64], float]:
+    """L2-regularized logistic regression by Newton's method (IRLS), classes weighted to balance."""
+    n, d = features.shape
+    x = np.hstack([features, np.ones((n, 1))])
+    positives = max(labels.sum(), 1.0)
+    negatives = max(n - labels.sum(), 1.0)
+    weights = np.where(labels > 0, n / (2 * positives), n / (2 * negatives))
+    w = np.zeros(d + 1)
+    ridge = l2 * np.eye(d + 1)
+    ridge[d, d] = 1e-6  # the bias is not shrunk
+    for _ in range(steps):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -30, 30)))
+        gradient = x.T @ (weights * (p - labels)) + ridge @ w
+        hessian = (x * (weights * p * (1 - p))[:, None]).T @ x + ridge
+        step = np.linalg.solve(hessian, gradient)
+        w -= step
+        if np.abs(step).max() < 1e-6:
+            break
+    return w[:d], float(w[d])
+
+
+@dataclass
+class LogisticRegression:
+    """A per-user classifier on the embeddings, positives against negatives and background (Scholar Inbox)."""
+
+    name: str = "logistic regression"
+    uses_authors: bool = False
+    l2: float = 1.0
+
+    def score(self, signals: Signals) -> Scores:
+        if not len(signals.positives):
+            return np.zeros(len(signals.candidates))
+        others = np.vstack(
+            [m for m in (signals.negatives, signals.background) if len(m)] or [signals.positives[:0]]
+        )
+        features = np.vstack([signals.positives, others]).astype(np.float64)
+        labels = np.concatenate([np.ones(len(signals.positives)), np.zeros(len(others))])
+        if not len(others):
+            return Centroid().score(signals)
+        w, b = logistic_regression(features, labels, self.l2)
+        scores = 1.0 / (1.0 + np.exp(-(signals.candidates.astype(np.float64) @ w + b)))
+        return _author_and_category(signals, scores) if self.uses_authors else scores
+
+
+@dataclass(frozen=True)
+class Interest:
+    """One cluster of the user's positives."""
+
+    members: tuple[int, ...]
+    """Row numbers in `Signals.positives`."""
+    centroid: npt.NDArray[np.float32]
+
+
+def find_interests(positives: Matrix, threshold: float = INTEREST_THRESHOLD) -> list[Interest]:
+    """Average-linkage clustering of the positives by cosine, merging while centroids are closer than
+    `threshold`; at most MAX_INTERESTS (the smallest join their nearest)."""
+    n = len(positives)
+    if n == 0:
+        return []
+    groups: list[list[int]] = [[i] for i in range(n)]
+    sums = positives.astype(np.float64).copy()
+    alive = np.ones(n, dtype=bool)
+
+    def centroids() -> npt.NDArray[np.float64]:
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        unit: npt.NDArray[np.float64] = sums / norms
+        return unit
+
+    while alive.sum() > 1:
+        c = centroids()
+        similarity = c @ c.T
+        similarity[~alive, :] = -2
+        similarity[:, ~alive] = -2
+        np.fill_diagonal(similarity, -2)
+        i, j = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        if similarity[i, j] < threshold and alive.sum() <= MAX_INTERESTS:
+            break
+        groups[i] += groups[j]
+        groups[j] = []
+        sums[i] += sums[j]
+        alive[j] = False
+    c = centroids()
+    found = [
+        Interest(tuple(sorted(groups[i])), c[i].astype(np.float32))
+        for i in np.flatnonzero(alive)
+        if groups[i]
+    ]
+    return sorted(found, key=lambda interest: (-len(interest.members), interest.members))
+
+
+@dataclass
+class MultiInterest:
+    """Several interests: each candidate is scored against the interest it fits best (its centroid and
+    its nearest member), minus the neighbourhoods of what the user turned down, plus author and
+    category matches."""
+
+    name: str = "multi-interest"
+    uses_authors: bool = True
+    threshold: float = INTEREST_THRESHOLD
+
+    def interest_scores(self, signals: Signals, interests: Sequence[Interest]) -> npt.NDArray[np.float64]:
+        """(m, k): each candidate's score under each interest."""
+        m = len(signals.candidates)
+        if not interests:
+            return np.zeros((m, 0))
+        by_member = (signals.candidates @ signals.positives.T).astype(np.float64)
+        columns = []
+        for interest in interests:
+            centre = signals.candidates @ interest.centroid
+            nearest = by_member[:, list(interest.members)].max(axis=1)
+            columns.append(0.5 * centre + 0.5 * nearest)
+        return np.stack(columns, axis=1)
+
+    def score(self, signals: Signals) -> Scores:
+        interests = find_interests(signals.positives, self.threshold)
+        return self.score_with(signals, interests)[0]
+
+    def score_with(
+        self, signals: Signals, interests: Sequence[Interest]
+    ) -> tuple[Scores, npt.NDArray[np.int64]]:
+        """Scores and each candidate's best interest (its index in `interests`, -1 without one)."""
+        m = len(signals.candidates)
+        per_interest = self.interest_scores(signals, interests)
+        if per_interest.shape[1] == 0:
+            scores = np.zeros(m)
+            best = np.full(m, -1, dtype=np.int64)
+        else:
+            best = per_interest.argmax(axis=1)
+            scores = per_interest[np.arange(m), best]
+        scores = scores - negative_penalty(signals.candidates, signals.negatives)
+        if self.uses_authors:
+            scores = _author_and_category(signals, scores)
+        return scores, best
+
+
+def rankers() -> list[Ranker]:
+    """The rankers `paperboy eval recommendations` compares (tf-idf + SVM is added there: it needs text)."""
+    return [
+        Centroid(),
+        Centroid(name="centroid + authors", uses_authors=True),
+        NearestSeed(),
+        NearestSeed(name="nearest seed + authors", uses_authors=True),
+        LogisticRegression(),
+        LogisticRegression(name="logistic regression + authors", uses_authors=True),
+        MultiInterest(name="multi-interest (no authors)", uses_authors=False),
+        MultiInterest(),
+    ]
