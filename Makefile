@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+TEST_WORKERS ?= 2
 STAMP := $(VENV)/.installed-stamp
 export PAPERBOY_SHARED_DATA ?= $(abspath ../shared/data)
 export HF_HUB_OFFLINE := 1
@@ -31,7 +32,7 @@ run: $(STAMP)
 test: $(STAMP) lint typecheck
 	bash scripts/ensure_postgres.sh
 	bash scripts/ensure_chromium.sh
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

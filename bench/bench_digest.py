@@ -1,11 +1,14 @@
-"""Digest benchmark: 1,000 confirmed subscribers sent their daily digest in one run, over real SMTP.
+"""Digest benchmark: confirmed subscribers sent their daily digest in one run, over real SMTP.
 
     .venv/bin/python bench/bench_digest.py
+    .venv/bin/python bench/bench_digest.py --subscribers 10000 --accounts
     .venv/bin/python bench/bench_digest.py --subscribers 1000 --database-url postgresql+psycopg://...
 
 A throwaway data dir gets the real Hugging Face daily-papers fixture (29 papers, indexed with the real
 embedding model so "for you" keywords match on vectors too) and the subscribers — half with keyword topics
-(some also following an author or excluding a keyword), half trending only. aiosmtpd listens on 127.0.0.1
+(some also following an author or excluding a keyword), half trending only; with `--accounts`, half of
+the trending-only ones have an account with upvotes, so their "for you" section is their recommendations
+(personal/recommender.py) with reasons. aiosmtpd listens on 127.0.0.1
 and accepts every message; `DigestSender.run("daily")` — the code `paperboy digest send` runs — sends the
 batch once. The figures: the run's wall time, digests per second, and per subscriber the time to compose,
 claim, render, send and record one digest (p50 / p99), plus the shared set-up (trending list, new papers
@@ -21,6 +24,7 @@ import shutil
 import socket
 import sys
 import time
+from datetime import timedelta
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,7 @@ from paperboy.clock import utcnow
 from paperboy.config import Settings
 from paperboy.db.engine import make_engine, session_factory
 from paperboy.db.migrate import upgrade
-from paperboy.db.models import Delivery, SentPaper, Subscription
+from paperboy.db.models import Delivery, Paper, SentPaper, Subscription, User, Vote
 from paperboy.digest.outbox import DigestSender
 from paperboy.ingest.runner import run_ingest
 from paperboy.ingest.sources.hf_daily import HfDailySource
@@ -111,10 +115,14 @@ def free_port() -> int:
         return port
 
 
-def add_subscribers(settings: Settings, count: int) -> None:
+def add_subscribers(settings: Settings, count: int, accounts: bool) -> None:
+    """`count` subscribers; with `accounts`, every fourth (n % 4 == 1, among the trending-only half) has an
+    account that upvoted four of the papers, so its digest has a personal "For you" section."""
     sessions = session_factory(make_engine(settings.effective_database_url))
     now = utcnow()
     rows = []
+    with sessions() as session:
+        paper_ids = list(session.scalars(select(Paper.id).order_by(Paper.id)))
     for n in range(count):
         topics: dict[str, list[str]] = {"keywords": [], "authors": [], "excluded_keywords": []}
         if n % 2 == 0:  # half with keyword topics
@@ -140,6 +148,18 @@ def add_subscribers(settings: Settings, count: int) -> None:
         )
     with sessions() as session, session.begin():
         session.add_all(rows)
+        if accounts:
+            for n, row in enumerate(rows):
+                if n % 4 != 1:
+                    continue
+                user = User(email=row.email, username=f"reader{n:05d}", password_hash=None, created_at=now)
+                session.add(user)
+                session.flush()
+                start = (n * 5) % len(paper_ids)
+                liked = [paper_ids[(start + k) % len(paper_ids)] for k in range(4)]
+                session.add_all(
+                    Vote(user_id=user.id, paper_id=pid, created_at=now - timedelta(days=2)) for pid in liked
+                )
 
 
 def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -163,7 +183,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     run_ingest(sessions, HfDailySource(str(shared / HF_DAILY)))
     embedder = make_embedder(settings)
     make_indexer(settings, sessions, embedder).run()
-    add_subscribers(settings, args.subscribers)
+    add_subscribers(settings, args.subscribers, args.accounts)
 
     controller = Controller(handler, hostname="127.0.0.1", port=port)
     controller.start()
@@ -200,7 +220,11 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         # Subscribers alternate (by id): keyword topics (embedded query, lexical + dense scoring), trending only.
         "per_subscriber_p50_ms_keywords": round(float(np.percentile(per[0::2], 50)), 2),
-        "per_subscriber_p50_ms_trending_only": round(float(np.percentile(per[1::2], 50)), 2),
+        "per_subscriber_p50_ms_trending_only": round(float(np.percentile(per[3::4], 50)), 2),
+        "accounts_with_recommendations": (args.subscribers + 2) // 4 if args.accounts else 0,
+        "per_subscriber_p50_ms_recommendations": (
+            round(float(np.percentile(per[1::4], 50)), 2) if args.accounts else None
+        ),
         "message_kb_mean": round(sum(handler.sizes) / len(handler.sizes) / 1024, 1),
         "load_average_1m_before": load,
     }
@@ -211,6 +235,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument(
+        "--accounts", action="store_true", help="A quarter of the subscribers have accounts with upvotes."
+    )
     parser.add_argument("--workdir", default="/tmp/paperboy-bench-digest")
     parser.add_argument(
         "--database-url", default="", help="An empty database to use instead of SQLite in the workdir."

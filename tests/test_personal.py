@@ -7,19 +7,27 @@ Real papers and real vectors (personal_support), real databases; the web parts g
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
+from typer.testing import CliRunner
 
 from mail_support import SmtpServer
+from paperboy.cli import app
 from paperboy.clock import utcnow
 from paperboy.config import Settings
 from paperboy.db.engine import transaction
-from paperboy.db.models import Collection, Delivery, ExternalPaper, Paper, SentPaper, Subscription
-from paperboy.db.repositories.library import default_collection, set_note
+from paperboy.db.models import Collection, Delivery, ExternalPaper, Paper, SentPaper, Subscription, Vote
+from paperboy.db.repositories.library import (
+    default_collection,
+    delete_account,
+    preferences,
+    save_paper,
+    set_note,
+)
 from paperboy.digest.outbox import DigestSender
 from paperboy.digest.service import DigestService
 from paperboy.digest.subscriptions import SubscriptionRequest, Topics
@@ -100,7 +108,7 @@ def test_bibtex_entries_match_by_arxiv_id_url_and_doi_and_a_second_import_change
     assert "arXiv id 2312.00273" in report.lines[0].detail
     assert "no title, DOI or arXiv id" in report.lines[4].detail
     with sessions() as session:
-        entries = session.scalars(select(ExternalPaper)).all()
+        entries = session.scalars(select(ExternalPaper).order_by(ExternalPaper.id)).all()
         assert [(e.title, e.vector is not None) for e in entries] == [
             ("Attention Is All You Need", True),
             ("A Book Without an Abstract", False),
@@ -187,8 +195,6 @@ def test_a_two_topic_reader_gets_both_topics_and_never_what_they_already_saw(
     upvote(sessions, uid, robotics[:8] + language[:4], BEFORE)
     with transaction(sessions) as session:
         collection = default_collection(session, uid)
-        from paperboy.db.repositories.library import save_paper
-
         save_paper(session, collection, robotics[8].id)
         set_paper_signal(session, user(session, uid), robotics[9], "dismissed")
         subscription = Subscription(
@@ -254,8 +260,6 @@ def test_a_cold_start_from_categories_and_from_nothing(
         nothing = recommend(session, user(session, uid), embedder.name, WINDOW)
     assert nothing.items == [] and "Upvote, save or import" in nothing.notes[0]
     with transaction(sessions) as session:
-        from paperboy.db.repositories.library import preferences
-
         prefs = preferences(session, uid, create=True)
         prefs.categories = ["cs.CL"]  # type: ignore[union-attr]
     with sessions() as session:
@@ -288,8 +292,6 @@ def test_the_profile_export_restores_into_a_new_account_and_deleting_the_account
         exported = export_profile(session, me)
     document = json.loads(json.dumps(exported))  # what a file holds
     with transaction(sessions) as session:
-        from paperboy.db.repositories.library import delete_account
-
         delete_account(session, user(session, uid))
     with sessions() as session:
         for table in (Collection, ExternalPaper):
@@ -404,3 +406,103 @@ def test_a_digest_over_real_smtp_has_a_for_you_section_with_reasons(
     with sessions() as session:  # and what the digest sent is never recommended again
         again = recommend(session, user(session, uid), embedder.name, WINDOW, limit=50)
     assert not set(mine) & {item.paper.id for item in again.items}
+
+
+# --- the API and the command line -----------------------------------------------------------------------
+
+
+def test_the_api_and_the_cli_give_the_same_recommendations_with_a_token_from_the_cli(
+    settings: Settings,
+    sessions: sessionmaker[Session],
+    library: list[Paper],
+    embedder: MemoizingEmbedder,
+    cli: CliRunner,
+) -> None:
+    robotics = by_category(library, "cs.RO")
+    uid = add_user(sessions, "scripter")
+    upvote(sessions, uid, robotics[:6], BEFORE)
+    issued = cli.invoke(app, ["users", "token", "scripter"])
+    assert issued.exit_code == 0, issued.output
+    token = issued.output.strip()
+    assert token.startswith("pb_")
+    assert cli.invoke(app, ["users", "token", "nobody"]).exit_code != 0
+    window = {"since": "2023-01-01", "until": "2026-01-01"}
+    with make_client(settings, embedder) as client:
+        assert client.get("/api/recommendations").status_code == 401
+        auth = {"Authorization": f"Bearer {token}"}
+        bad = client.get(
+            "/api/recommendations", params={"since": "2025-02-01", "until": "2025-01-01"}, headers=auth
+        )
+        assert bad.status_code == 400 and bad.json()["parameter"] == "since", bad.text
+        items = client.get("/api/recommendations", params={**window, "limit": 5}, headers=auth).json()
+        assert len(items) == 5
+        daily_keys = {"id", "authors", "publishedAt", "title", "summary", "upvotes", "discussionId"}
+        assert all(daily_keys <= set(item["paper"]) and item["reasons"] for item in items)
+        cli_run = cli.invoke(
+            app,
+            [
+                "recommend",
+                "--user",
+                "scripter",
+                "--since",
+                "2023-01-01",
+                "--until",
+                "2026-01-01",
+                "--limit",
+                "5",
+                "--json",
+            ],
+        )
+        assert cli_run.exit_code == 0, cli_run.output
+        assert [row["id"] for row in json.loads(cli_run.output)] == [item["paper"]["id"] for item in items]
+        first = items[0]["paper"]["id"]
+        assert client.post(f"/api/papers/{first}/dismiss", headers=auth).json() == {
+            "id": first,
+            "signal": "dismissed",
+        }
+        saved = client.post(f"/api/papers/{items[1]['paper']['id']}/save", headers=auth).json()
+        assert saved["collection"]["name"] == "Reading list"
+        again = client.get("/api/recommendations", params={**window, "limit": 5}, headers=auth).json()
+        assert {first, items[1]["paper"]["id"]}.isdisjoint(item["paper"]["id"] for item in again)
+        author = robotics[0].authors[0]
+        assert client.post(f"/api/authors/{author}/follow", headers=auth).json()["following"] is True
+        assert client.get("/api/collections", headers=auth).json()[0]["papers"] == 1
+    text = cli.invoke(
+        app, ["recommend", "--user", "scripter", "--since", "2023-01-01", "--until", "2026-01-01"]
+    )
+    assert (
+        "For scripter, papers published 2023-01-01 to 2026-01-01" in text.output
+        and "Close to “" in text.output
+    )
+    assert "--until" in cli.invoke(app, ["recommend", "--user", "scripter", "--until", "2025-13-01"]).output
+
+
+def test_eval_recommendations_replays_the_instances_signals(
+    sessions: sessionmaker[Session], library: list[Paper], embedder: MemoizingEmbedder, cli: CliRunner
+) -> None:
+    assert "not enough signals" in cli.invoke(app, ["eval", "recommendations"]).output
+    for n, category in enumerate(("cs.RO", "cs.CL", "cs.LG")):
+        uid = add_user(sessions, f"replay{n}")
+        mine = [p for p in by_category(library, category) if p.published_at]
+        with transaction(sessions) as session:
+            for paper in mine:
+                assert paper.published_at is not None
+                session.add(
+                    Vote(user_id=uid, paper_id=paper.id, created_at=paper.published_at + timedelta(days=1))
+                )
+    result = cli.invoke(app, ["eval", "recommendations", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["users"] >= 1 and report["candidates"] > 0
+    names = {row["ranker"] for row in report["rankers"]}
+    assert {
+        "centroid",
+        "nearest seed",
+        "logistic regression",
+        "tf-idf + linear SVM",
+        "multi-interest",
+    } <= names
+    for row in report["rankers"]:
+        assert 0 <= row["ndcg@10"] <= 1 and 0 <= row["balanced_accuracy"] <= 1
+    best = max(report["rankers"], key=lambda row: row["ndcg@10"])
+    assert best["ndcg@10"] > 0.3, report  # three readers of three separate categories are easy to tell apart

@@ -201,43 +201,42 @@ def signed_up_users(base: str, outbox: Path, count: int) -> list[WebUser]:
 
 def web_user(user: WebUser, targets: list[str], ingesting: Callable[[], bool], log: WebLog) -> None:
     """One person votes (toggling) and comments on the targets until the ingests end."""
-    n, token = user.n, user.token
+    n, token, client = user.n, user.token, user.client
     try:
-        with user.client as client:
-            order = targets[n % len(targets) :] + targets[: n % len(targets)]
-            voted = dict.fromkeys(targets, False)
-            rounds = 0
-            while rounds < MIN_ROUNDS or (ingesting() and rounds < MAX_ROUNDS):
-                for arxiv_id in order:
-                    during = ingesting()
-                    response = toggle_vote(client, token, arxiv_id)
-                    if response.status_code != 200 or response.json()["upvoted"] is voted[arxiv_id]:
-                        log.problems.append(
-                            f"user{n} vote {arxiv_id}: {response.status_code} {response.text[:200]}"
-                        )
-                        return
-                    voted[arxiv_id] = not voted[arxiv_id]
-                    log.wrote(during)
-                arxiv_id = order[rounds % len(order)]
-                body = f"comment {rounds} of user{n}"
+        order = targets[n % len(targets) :] + targets[: n % len(targets)]
+        voted = dict.fromkeys(targets, False)
+        rounds = 0
+        while rounds < MIN_ROUNDS or (ingesting() and rounds < MAX_ROUNDS):
+            for arxiv_id in order:
                 during = ingesting()
-                response = client.post(
-                    f"/papers/{arxiv_id}/comments", data={"csrf_token": token, "body": body}
-                )
-                if response.status_code != 303:
-                    log.problems.append(f"user{n} comment: {response.status_code} {response.text[:200]}")
+                response = toggle_vote(client, token, arxiv_id)
+                if response.status_code != 200 or response.json()["upvoted"] is voted[arxiv_id]:
+                    log.problems.append(
+                        f"user{n} vote {arxiv_id}: {response.status_code} {response.text[:200]}"
+                    )
                     return
-                log.comments.append((arxiv_id, body))
+                voted[arxiv_id] = not voted[arxiv_id]
                 log.wrote(during)
-                rounds += 1
-            for arxiv_id in order:  # end with every user's vote on every target
-                if not voted[arxiv_id]:
-                    response = toggle_vote(client, token, arxiv_id)
-                    if response.status_code != 200 or response.json()["upvoted"] is not True:
-                        log.problems.append(f"user{n} final vote {arxiv_id}: {response.status_code}")
-                        return
+            arxiv_id = order[rounds % len(order)]
+            body = f"comment {rounds} of user{n}"
+            during = ingesting()
+            response = client.post(f"/papers/{arxiv_id}/comments", data={"csrf_token": token, "body": body})
+            if response.status_code != 303:
+                log.problems.append(f"user{n} comment: {response.status_code} {response.text[:200]}")
+                return
+            log.comments.append((arxiv_id, body))
+            log.wrote(during)
+            rounds += 1
+        for arxiv_id in order:  # end with every user's vote on every target
+            if not voted[arxiv_id]:
+                response = toggle_vote(client, token, arxiv_id)
+                if response.status_code != 200 or response.json()["upvoted"] is not True:
+                    log.problems.append(f"user{n} final vote {arxiv_id}: {response.status_code}")
+                    return
     except Exception as exc:  # reported by the test, not lost in the thread
         log.problems.append(f"user{n}: {type(exc).__name__}: {exc}")
+    finally:
+        client.close()
 
 
 # --- processes --------------------------------------------------------------------------------------------

@@ -22,7 +22,23 @@ from sqlalchemy.orm import Session, sessionmaker
 from http_fixture_server import FixtureServer
 from paperboy.community.submissions import arxiv_fetcher
 from paperboy.config import Settings
-from paperboy.db.models import Comment, DailyEntry, Paper, Subscription, User, UserSession, Vote
+from paperboy.db.models import (
+    AuthorFollow,
+    Collection,
+    CollectionPaper,
+    Comment,
+    DailyEntry,
+    MutedInterest,
+    Paper,
+    PaperNote,
+    PaperRead,
+    PaperSignal,
+    Subscription,
+    User,
+    UserPreferences,
+    UserSession,
+    Vote,
+)
 from paperboy.search.indexer import Indexer
 from search_support import MemoizingEmbedder
 from test_web_pages import (
@@ -494,6 +510,24 @@ EXPECTED_FORM_ROUTES = {
     "/papers/{arxiv_id:path}/claim",
     "/admin/claims/{claim_id}",
     "/account/notifications",
+    "/account/delete",
+    "/library/collections",
+    "/library/import",
+    "/library/profile",
+    "/collections/{collection_id}",
+    "/collections/{collection_id}/delete",
+    "/collections/{collection_id}/move",
+    "/collections/{collection_id}/remove",
+    "/papers/{arxiv_id:path}/save",
+    "/papers/{arxiv_id:path}/signal",
+    "/papers/{arxiv_id:path}/note",
+    "/papers/{arxiv_id:path}/read",
+    "/interests/off",
+    "/interests/on/{muted_id}",
+    "/interests/remove",
+    "/interests/categories",
+    "/interests/reset",
+    "/interests/feed",
 }
 # Authorised by the signed token of an emailed link, not by a CSRF token: mail clients POST RFC 8058
 # one-click unsubscribes without cookies. A forger does not have the signed token.
@@ -525,6 +559,14 @@ def snapshot(sessions: sessionmaker[Session]) -> dict[str, list[tuple[Any, ...]]
             Subscription.keywords,
         ),
         "papers": select(Paper.arxiv_id),
+        "collections": select(Collection.id, Collection.name, Collection.description, Collection.is_public),
+        "saved": select(CollectionPaper.collection_id, CollectionPaper.paper_id, CollectionPaper.position),
+        "notes": select(PaperNote.user_id, PaperNote.paper_id, PaperNote.body),
+        "reads": select(PaperRead.user_id, PaperRead.paper_id),
+        "signals": select(PaperSignal.user_id, PaperSignal.paper_id, PaperSignal.kind),
+        "muted": select(MutedInterest.id, MutedInterest.label),
+        "preferences": select(UserPreferences.user_id, UserPreferences.categories, UserPreferences.feed_key),
+        "follows": select(AuthorFollow.user_id, AuthorFollow.name_key),
     }
     with sessions() as session:
         return {
@@ -571,6 +613,9 @@ def test_every_form_route_refuses_requests_without_this_browsers_token(
     # a pending subscription (its confirmation email cannot be sent here, the request is kept)
     subscribed = client.post("/subscribe", data={"csrf_token": token, "email": "alice@example.org"})
     assert comment.status_code == 303 and subscribed.status_code == 503
+    created = client.post("/library/collections", data={"csrf_token": token, "name": "Mine"})
+    saved_one = client.post(f"/papers/{TOP}/save", data={"csrf_token": token})
+    assert created.status_code == 303 and saved_one.status_code == 303  # forged requests could change them
     with sessions() as session:
         comment_id = session.scalar(select(Comment.id))
         entry_id = session.scalar(select(DailyEntry.id).join(Paper).where(Paper.arxiv_id == TOP))
@@ -583,6 +628,8 @@ def test_every_form_route_refuses_requests_without_this_browsers_token(
         "entry_id": str(entry_id),
         "name": "Zesen Cheng",
         "claim_id": "1",
+        "collection_id": "1",
+        "muted_id": "1",
     }
     # the signed link's token goes along, so only the CSRF check can stop the forged request
     queries = {"/subscriptions/preferences": urlsplit(links.preferences).query}

@@ -2,8 +2,10 @@
 
 "For you" scores the papers that arrived in the library during the period against each topic with the
 same two signals as search — the query's stemmed terms (lexical) and its embedding against the stored
-paper vectors (dense) — so a keyword finds papers that use other words for the same idea. Nothing a
-subscriber already received is chosen again.
+paper vectors (dense) — so a keyword finds papers that use other words for the same idea. A subscriber
+with an account and signals (upvotes, saves, seeds, an imported library) gets their recommendations
+instead (personal/recommender.py), each with its reasons. Nothing a subscriber already received is chosen
+again.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from paperboy.arxiv_ids import NEW_STYLE_ID, OLD_STYLE_ID
+from paperboy.search.query import title_key
+from paperboy.tex import detex_accents_only
 
 FORMATS = ("bibtex", "ris", "csl-json")
 MAX_ENTRIES = 5000
@@ -107,46 +109,16 @@ def clean_doi(value: str | None) -> str | None:
     return found.group(1).rstrip(".,;").lower() if found else None
 
 
-def title_key(title: str) -> str:
-    """A title folded for matching: case, accents, TeX braces and punctuation ignored."""
-    text = unicodedata.normalize("NFKD", title)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return " ".join(re.sub(r"[^0-9a-z]+", " ", text.lower()).split())
-
-
 # --- BibTeX ----------------------------------------------------------------------------------------------
 
-_LATEX_ACCENTS = re.compile(r"\\[`'^\"~=.uvHckbdrt]\s*\{?([A-Za-z])\}?")
 _LATEX_COMMAND = re.compile(r"\\(?:emph|textit|textbf|textsc|mathrm|text)\s*\{([^{}]*)\}")
-_ACCENT_MARKS = {
-    "`": "\u0300",
-    "'": "\u0301",
-    "^": "\u0302",
-    '"': "\u0308",
-    "~": "\u0303",
-    "=": "\u0304",
-    ".": "\u0307",
-    "u": "\u0306",
-    "v": "\u030c",
-    "H": "\u030b",
-    "c": "\u0327",
-    "k": "\u0328",
-    "b": "\u0331",
-    "d": "\u0323",
-    "r": "\u030a",
-    "t": "\u0361",
-}
 
 
 def _untex(value: str) -> str:
-    """BibTeX field text as plain text: accents composed, braces and simple commands removed."""
-
-    def accent(match: re.Match[str]) -> str:
-        mark = _ACCENT_MARKS.get(match.group(0)[1], "")
-        return unicodedata.normalize("NFC", match.group(1) + mark)
-
+    """BibTeX field text as plain text: accents composed (tex.py, as for arXiv's own TeX), braces and
+    simple commands removed."""
     text = re.sub(r"\\textbackslash(?:\{\}|\b)", "\x00", value)  # a literal backslash, kept aside
-    text = _LATEX_ACCENTS.sub(accent, text)
+    text = detex_accents_only(text)
     for _ in range(3):
         text = _LATEX_COMMAND.sub(r"\1", text)
     for escaped, plain in (("\\&", "&"), ("\\%", "%"), ("\\_", "_"), ("\\$", "$"), ("\\#", "#"), ("~", " ")):

@@ -25,8 +25,9 @@ from paperboy.db.repositories.library import (
     save_paper,
 )
 from paperboy.db.repositories.papers import find_paper
-from paperboy.personal.citations import Citation, title_key, write
+from paperboy.personal.citations import Citation, write
 from paperboy.search.embedder import Embedder, document_text
+from paperboy.search.query import title_key
 
 MAX_NAME = 100
 MAX_DESCRIPTION = 2000
@@ -115,11 +116,15 @@ class ImportReport:
 
     @property
     def summary(self) -> str:
-        return (
-            f"{len(self.lines)} entries: {self.count('matched')} matched library papers, "
-            f"{self.count('seed')} kept as seeds, {self.count('kept')} kept without an abstract, "
-            f"{self.count('already')} already there, {self.count('skipped')} skipped"
-        )
+        parts = [
+            (self.count("matched"), "matched library papers"),
+            (self.count("seed"), "kept as seeds"),
+            (self.count("kept"), "kept without an abstract"),
+            (self.count("already"), "already there"),
+            (self.count("skipped"), "skipped"),
+        ]
+        shown = ", ".join(f"{n} {what}" for n, what in parts if n) or "nothing to import"
+        return f"{len(self.lines)} entr{'y' if len(self.lines) == 1 else 'ies'}: {shown}"
 
 
 def _match(session: Session, citation: Citation, find_title: TitleLookup | None) -> tuple[Paper | None, str]:

@@ -2,8 +2,8 @@
 
 Each ranker sees the same `Signals` (positive and negative vectors, and per-candidate author and category
 matches) and returns one score per candidate, higher is better. `paperboy eval recommendations` compares
-them on replayed signals; the recommender uses `MultiInterest`, the one that measured best
-(docs/EVALUATION.md). Several interests are kept apart by clustering the positives, so a reader of two
+them on replayed signals; the recommender uses `InterestLogistic`, the best of those that need no
+text of the candidates (docs/EVALUATION.md). Several interests are kept apart by clustering the positives, so a reader of two
 topics gets both, not papers halfway between them.
 """
 
@@ -116,7 +116,7 @@ class NearestSeed:
 
 
 def logistic_regression(
-    features: npt.NDArray[np.float64], labels: npt.NDArray[np.float64], l2: float = 1.0, steps: int = 12
+    features: npt.NDArray[np.float64], labels: npt.NDArray[np.float64], l2: float = 1.0, steps: int = 8
 ) -> tuple[npt.NDArray[np.float64], float]:
     """L2-regularized logistic regression by Newton's method (IRLS), classes weighted to balance."""
     n, d = features.shape
@@ -133,7 +133,7 @@ def logistic_regression(
         hessian = (x * (weights * p * (1 - p))[:, None]).T @ x + ridge
         step = np.linalg.solve(hessian, gradient)
         w -= step
-        if np.abs(step).max() < 1e-6:
+        if np.abs(step).max() < 1e-4:
             break
     return w[:d], float(w[d])
 
@@ -253,6 +253,31 @@ class MultiInterest:
         return scores, best
 
 
+@dataclass
+class InterestLogistic:
+    """The recommender's choice (docs/EVALUATION.md): a per-user logistic regression on the embeddings
+    (positives against dismissals and background papers) with author and category matches, scored once
+    for all interests; the interests (clusters of the positives) say which one each paper serves, so the
+    list can give each its share and name the paper it is closest to."""
+
+    name: str = "logistic regression + interests"
+    uses_authors: bool = True
+    l2: float = 1.0
+
+    def score(self, signals: Signals) -> Scores:
+        return self.score_with(signals, find_interests(signals.positives))[0]
+
+    def score_with(
+        self, signals: Signals, interests: Sequence[Interest]
+    ) -> tuple[Scores, npt.NDArray[np.int64]]:
+        m = len(signals.candidates)
+        scores = LogisticRegression(uses_authors=self.uses_authors, l2=self.l2).score(signals)
+        if not interests:
+            return scores, np.full(m, -1, dtype=np.int64)
+        per_interest = MultiInterest(uses_authors=False).interest_scores(signals, interests)
+        return scores, per_interest.argmax(axis=1)
+
+
 def rankers() -> list[Ranker]:
     """The rankers `paperboy eval recommendations` compares (tf-idf + SVM is added there: it needs text)."""
     return [
@@ -264,4 +289,5 @@ def rankers() -> list[Ranker]:
         LogisticRegression(name="logistic regression + authors", uses_authors=True),
         MultiInterest(name="multi-interest (no authors)", uses_authors=False),
         MultiInterest(),
+        InterestLogistic(),
     ]

@@ -2,8 +2,9 @@
 the digests call.
 
 Candidates are the papers published in the window with a stored vector (a `CandidatePool`, shared by all
-users and cached for a minute); the user's profile (personal/profile.py) scores them with the
-multi-interest ranker; each interest gets a share of the list in proportion to its size, so a reader of
+users and cached for a minute); the user's profile (personal/profile.py) scores them with a per-user
+logistic regression and assigns each to one of the user's interests (rankers.InterestLogistic); each
+interest gets a share of the list in proportion to its size, so a reader of
 two topics sees both; and every paper comes with the reasons it was chosen.
 """
 
@@ -27,13 +28,15 @@ from paperboy.db.repositories.community import Totals, paper_totals
 from paperboy.db.repositories.embeddings import load_embeddings
 from paperboy.db.repositories.library import newest_published, papers_in_order, window_papers
 from paperboy.personal.profile import InterestView, UserProfile, load_profile
-from paperboy.personal.rankers import Matrix, MultiInterest, Signals, unit_rows
+from paperboy.personal.rankers import InterestLogistic, Matrix, Signals, unit_rows
 from paperboy.search.terms import query_stems, text_stems
 
 DEFAULT_DAYS = 30
 POOL_LIMIT = 50_000
 """At most this many of the window's newest papers are candidates."""
 POOL_TTL = 60.0
+BACKGROUND = 200
+"""Window papers sampled as the classifier's background."""
 MAX_LIMIT = 100
 
 
@@ -286,15 +289,18 @@ def recommend(
         return result
     author_match = _author_matches(session, profile, ids)
     category_match = np.array([1.0 if c in profile.categories else 0.0 for c in categories])
+    # Background: papers of the window itself, most of which are not about the user's interests (the
+    # classifier contrasts the positives with "everything else"); the same sample for the same user.
+    sample = np.random.default_rng(user.id).choice(len(ids), size=min(BACKGROUND, len(ids)), replace=False)
     signals = Signals(
         positives=profile.active_vectors,
         negatives=profile.negative_vectors,
-        background=profile.active_vectors[:0],
+        background=vectors[np.sort(sample)],
         candidates=vectors,
         author_match=author_match,
         category_match=category_match,
     )
-    ranker = MultiInterest()
+    ranker = InterestLogistic()
     if profile.cold:  # no positives yet: chosen categories and followed authors, newest first
         scores = author_match * 2 + category_match * 1.0 + np.linspace(0.1, 0.0, len(ids))
         best = np.full(len(ids), -1, dtype=np.int64)
@@ -312,9 +318,9 @@ def recommend(
         if paper is None:
             continue
         interest = profile.interests[int(best[r])] if best[r] >= 0 else None
-        rows = profile.active[int(best[r])].members if best[r] >= 0 else ()
+        members = profile.active[int(best[r])].members if best[r] >= 0 else ()
         reasons = _reasons(
-            paper, vectors[r], interest, rows, profile, authors.get(paper.id, []), profile.cold
+            paper, vectors[r], interest, members, profile, authors.get(paper.id, []), profile.cold
         )
         result.items.append(Recommendation(paper, float(scores[r]), reasons, interest, totals[paper.id]))
     return result

@@ -236,6 +236,13 @@ def render(request: Request, template: str, context: dict[str, Any], status_code
     return response
 
 
+def problem_page(
+    request: Request, title: str, message: str, status: int, back: str | None = None
+) -> HTMLResponse:
+    """The error page: what went wrong, in words, and where to go back to."""
+    return render(request, "error.html", {"title": title, "message": message, "back": back}, status)
+
+
 def set_csrf_cookie(request: Request, response: Any) -> None:
     seed = getattr(request.state, "new_csrf_seed", None)
     if seed:

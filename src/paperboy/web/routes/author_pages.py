@@ -25,7 +25,7 @@ from paperboy.db.repositories.authors import (
 from paperboy.db.repositories.library import collections_of
 from paperboy.db.repositories.papers import get_paper
 from paperboy.links import paper_path
-from paperboy.web.context import check_csrf, rate_limit, render
+from paperboy.web.context import check_csrf, problem_page, rate_limit, render
 from paperboy.web.deps import Admin, OptionalViewer, ReadSession, Shared, SignedIn
 from paperboy.web.fields import FormText, RowId
 
@@ -33,18 +33,12 @@ router = APIRouter(include_in_schema=False)
 _write = [Depends(check_csrf), Depends(rate_limit("write"))]
 
 
-def _problem(
-    request: Request, title: str, message: str, status: int, back: str | None = None
-) -> HTMLResponse:
-    return render(request, "error.html", {"title": title, "message": message, "back": back}, status)
-
-
 @router.get("/authors/{name:path}", response_class=HTMLResponse)
 def read_author(request: Request, name: str, session: ReadSession, viewer: OptionalViewer) -> HTMLResponse:
     key = name_key(name)
     profile = author_profile(session, key) if key else None
     if profile is None:
-        return _problem(request, "Author not found", f"No paper in this library is by {name[:200]}.", 404)
+        return problem_page(request, "Author not found", f"No paper in this library is by {name[:200]}.", 404)
     paper_badges = badges(session, profile.papers)
     known = next((b for per in paper_badges.values() if (b := per.get(key))), None)
     context = {
@@ -67,7 +61,9 @@ def post_follow(
     with transaction(shared.sessions) as session:
         profile = author_profile(session, name_key(name), limit=1)
         if profile is None:
-            return _problem(request, "Author not found", f"No paper in this library is by {name[:200]}.", 404)
+            return problem_page(
+                request, "Author not found", f"No paper in this library is by {name[:200]}.", 404
+            )
         set_follow(session, viewer.id, profile.name, following)
     notice = "author-followed" if following else "author-unfollowed"
     return RedirectResponse(f"{author_path(profile.name)}?notice={notice}", status_code=303)
@@ -82,10 +78,10 @@ def post_claim(
             paper = get_paper(session, arxiv_id)
             user = session.get(User, viewer.id)
             if paper is None or user is None:
-                return _problem(request, "Paper not found", f"No paper {arxiv_id} in this library.", 404)
+                return problem_page(request, "Paper not found", f"No paper {arxiv_id} in this library.", 404)
             claim_authorship(session, user, paper, author_name)
     except ClaimError as exc:
-        return _problem(request, "Claim not saved", str(exc), 400, paper_path(arxiv_id))
+        return problem_page(request, "Claim not saved", str(exc), 400, paper_path(arxiv_id))
     return RedirectResponse(f"{paper_path(arxiv_id)}?notice=claim-sent#authors", status_code=303)
 
 
@@ -109,7 +105,7 @@ def post_claim_decision(
             assert user is not None
             decide_claim(session, user, claim_id, decision == "approve")
     except ClaimError as exc:
-        return _problem(request, "Claim unchanged", str(exc), 400, "/admin/claims")
+        return problem_page(request, "Claim unchanged", str(exc), 400, "/admin/claims")
     return RedirectResponse("/admin/claims?notice=claim-decided", status_code=303)
 
 
@@ -117,7 +113,7 @@ def post_claim_decision(
 def read_profile(request: Request, username: str, session: ReadSession) -> HTMLResponse:
     user = user_by_username(session, username)
     if user is None:
-        return _problem(request, "No such user", f"No user is called {username[:64]}.", 404)
+        return problem_page(request, "No such user", f"No user is called {username[:64]}.", 404)
     context = {
         "user": user,
         "claimed": claimed_papers(session, user.id),

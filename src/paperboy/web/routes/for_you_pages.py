@@ -35,7 +35,7 @@ from paperboy.personal.signals import (
     unfollow,
 )
 from paperboy.taxonomy import canonical_category
-from paperboy.web.context import base_url, check_csrf, rate_limit, render
+from paperboy.web.context import base_url, check_csrf, problem_page, rate_limit, render
 from paperboy.web.deps import ReadSession, Shared, SignedIn
 from paperboy.web.fields import FormText, RowId
 from paperboy.web.routes.feeds import FeedEntry, render_feed
@@ -43,12 +43,6 @@ from paperboy.web.routes.feeds import FeedEntry, render_feed
 router = APIRouter(include_in_schema=False)
 _write = [Depends(check_csrf), Depends(rate_limit("write"))]
 DateQuery = Annotated[date | None, Query(description="YYYY-MM-DD")]
-
-
-def _problem(
-    request: Request, title: str, message: str, status: int, back: str | None = None
-) -> HTMLResponse:
-    return render(request, "error.html", {"title": title, "message": message, "back": back}, status)
 
 
 @router.get("/for-you", response_class=HTMLResponse)
@@ -63,7 +57,7 @@ def read_for_you(
     try:
         window = Window.of(session, since, until)
     except WindowError as exc:
-        return _problem(request, "Dates not understood", str(exc), 400, "/for-you")
+        return problem_page(request, "Dates not understood", str(exc), 400, "/for-you")
     user = session.get(User, viewer.id)
     assert user is not None
     model = shared.search().embedder.name
@@ -114,7 +108,7 @@ def post_interest_off(
             assert user is not None
             switch_interest_off(session, user, shared.search().embedder.name, number)
     except SignalError as exc:
-        return _problem(request, "Interest unchanged", str(exc), 400, "/interests")
+        return problem_page(request, "Interest unchanged", str(exc), 400, "/interests")
     return RedirectResponse("/interests?notice=interest-off", status_code=303)
 
 
@@ -126,7 +120,7 @@ def post_interest_on(request: Request, muted_id: RowId, viewer: SignedIn, shared
             assert user is not None
             switch_interest_on(session, user, muted_id)
     except SignalError as exc:
-        return _problem(request, "Interest unchanged", str(exc), 400, "/interests")
+        return problem_page(request, "Interest unchanged", str(exc), 400, "/interests")
     return RedirectResponse("/interests?notice=interest-on", status_code=303)
 
 
@@ -147,7 +141,7 @@ def post_remove_signal(
         else:
             paper = find_paper(session, target)
             if paper is None:
-                return _problem(
+                return problem_page(
                     request, "Paper not found", f"No paper {target[:100]} in this library.", 404, "/interests"
                 )
             if kind == "upvote":
@@ -165,7 +159,7 @@ def post_categories(
     for name in categories.replace(",", " ").split():
         category = canonical_category(name)
         if category is None:
-            return _problem(
+            return problem_page(
                 request,
                 "Categories not saved",
                 f"{name[:40]!r} is not an arXiv category (for example cs.CL or astro-ph.GA).",
@@ -244,7 +238,7 @@ def post_delete_account(
             or user.password_hash is None
             or not verify_password(user.password_hash, password)
         ):
-            return _problem(
+            return problem_page(
                 request,
                 "Account not deleted",
                 "Type your username and your password to delete the account.",

@@ -41,19 +41,13 @@ from paperboy.personal.library import (
 )
 from paperboy.personal.portable import ProfileError, export_profile, import_profile
 from paperboy.personal.signals import SignalError, save, set_paper_signal
-from paperboy.web.context import check_csrf, rate_limit, render, safe_next
+from paperboy.web.context import check_csrf, problem_page, rate_limit, render, safe_next
 from paperboy.web.deps import OptionalViewer, ReadSession, Shared, SignedIn
 from paperboy.web.fields import FormText, LongFormText, NextPath, OptionalFormRowId, RowId
 
 router = APIRouter(include_in_schema=False)
 _write = [Depends(check_csrf), Depends(rate_limit("write"))]
 MAX_UPLOAD = 5 * 1024 * 1024
-
-
-def _problem(
-    request: Request, title: str, message: str, status: int, back: str | None = None
-) -> HTMLResponse:
-    return render(request, "error.html", {"title": title, "message": message, "back": back}, status)
 
 
 def _owned(session_collection: Collection | None, viewer_id: int) -> Collection | None:
@@ -86,7 +80,7 @@ def post_collection(
             collection = create_collection(session, viewer.id, name, description, public)
             target = f"/collections/{collection.id}?notice=collection-created"
     except LibraryError as exc:
-        return _problem(request, "Collection not created", str(exc), 400, "/library")
+        return problem_page(request, "Collection not created", str(exc), 400, "/library")
     return RedirectResponse(target, status_code=303)
 
 
@@ -97,7 +91,9 @@ def read_collection(
     collection = session.get(Collection, collection_id)
     mine = collection is not None and viewer is not None and collection.user_id == viewer.id
     if collection is None or not (mine or collection.is_public):
-        return _problem(request, "No such collection", "This collection does not exist or is private.", 404)
+        return problem_page(
+            request, "No such collection", "This collection does not exist or is private.", 404
+        )
     owner = session.get(User, collection.user_id)
     papers = collection_papers(session, collection.id)
     ids = [paper.id for paper, _ in papers]
@@ -129,12 +125,12 @@ def post_collection_edit(
         with transaction(shared.sessions) as session:
             collection = _owned(session.get(Collection, collection_id), viewer.id)
             if collection is None:
-                return _problem(
+                return problem_page(
                     request, "No such collection", "This collection is not yours.", 404, "/library"
                 )
             rename_collection(session, collection, name, description, public)
     except LibraryError as exc:
-        return _problem(request, "Collection not saved", str(exc), 400, f"/collections/{collection_id}")
+        return problem_page(request, "Collection not saved", str(exc), 400, f"/collections/{collection_id}")
     return RedirectResponse(f"/collections/{collection_id}?notice=collection-saved", status_code=303)
 
 
@@ -145,9 +141,11 @@ def post_collection_delete(
     with transaction(shared.sessions) as session:
         collection = _owned(session.get(Collection, collection_id), viewer.id)
         if collection is None:
-            return _problem(request, "No such collection", "This collection is not yours.", 404, "/library")
+            return problem_page(
+                request, "No such collection", "This collection is not yours.", 404, "/library"
+            )
         if collection.is_default:
-            return _problem(
+            return problem_page(
                 request,
                 "Not deleted",
                 "The Reading list is kept; remove its papers instead.",
@@ -170,7 +168,9 @@ def post_collection_move(
     with transaction(shared.sessions) as session:
         collection = _owned(session.get(Collection, collection_id), viewer.id)
         if collection is None:
-            return _problem(request, "No such collection", "This collection is not yours.", 404, "/library")
+            return problem_page(
+                request, "No such collection", "This collection is not yours.", 404, "/library"
+            )
         if paper:
             found = find_paper(session, paper)
             if found is not None:
@@ -188,7 +188,7 @@ def post_collection_remove(
         collection = _owned(session.get(Collection, collection_id), viewer.id)
         found = find_paper(session, paper) if paper else None
         if collection is None or found is None:
-            return _problem(request, "Not found", "No such paper in your collection.", 404, "/library")
+            return problem_page(request, "Not found", "No such paper in your collection.", 404, "/library")
         unsave_paper(session, collection, found.id)
     return RedirectResponse(f"/collections/{collection_id}?notice=unsaved", status_code=303)
 
@@ -200,7 +200,9 @@ def read_collection_export(
     collection = session.get(Collection, collection_id)
     mine = collection is not None and viewer is not None and collection.user_id == viewer.id
     if collection is None or not (mine or collection.is_public):
-        return _problem(request, "No such collection", "This collection does not exist or is private.", 404)
+        return problem_page(
+            request, "No such collection", "This collection does not exist or is private.", 404
+        )
     return _export(request, session, [collection], extension, collection.name)
 
 
@@ -209,7 +211,7 @@ def _export(
 ) -> Response:
     format = {"bib": "bibtex", "ris": "ris", "json": "csl-json"}.get(extension)
     if format is None:
-        return _problem(
+        return problem_page(
             request,
             "Unknown format",
             f"Export as .bib (BibTeX), .ris (RIS) or .json (CSL-JSON), not .{extension[:20]}.",
@@ -271,7 +273,7 @@ async def post_profile_import(
             assert user is not None
             report = import_profile(session, user, data)
     except (CitationError, ProfileError) as exc:
-        return _problem(request, "Profile not imported", str(exc), 400, "/library")
+        return problem_page(request, "Profile not imported", str(exc), 400, "/library")
     return render(request, "profile_import.html", {"report": report, "page_title": "Profile imported"})
 
 
@@ -289,12 +291,12 @@ async def post_import(
         chosen = detect_format(text, name) if format == "auto" else format
         citations = parse(text, chosen, name)
     except CitationError as exc:
-        return _problem(request, "Nothing imported", str(exc), 400, "/library")
+        return problem_page(request, "Nothing imported", str(exc), 400, "/library")
     search = shared.search()
     with transaction(shared.sessions) as session:
         target = session.get(Collection, collection) if collection else default_collection(session, viewer.id)
         if target is None or target.user_id != viewer.id:
-            return _problem(
+            return problem_page(
                 request, "No such collection", "Import into one of your collections.", 404, "/library"
             )
         report = import_citations(
@@ -320,13 +322,13 @@ def _paper_action(
             paper = find_paper(session, arxiv_id)
             user = session.get(User, viewer_id)
             if paper is None or user is None:
-                return _problem(
+                return problem_page(
                     request, "Paper not found", f"No paper {arxiv_id[:100]} in this library.", 404
                 )
             notice = act(session, user, paper)
             return notice, paper
     except (LibraryError, SignalError) as exc:
-        return _problem(request, "Not saved", str(exc), 400, paper_path(arxiv_id))
+        return problem_page(request, "Not saved", str(exc), 400, paper_path(arxiv_id))
 
 
 def _back(next_path: str, arxiv_id: str, notice: str) -> RedirectResponse:
