@@ -1082,13 +1082,17 @@ def test_rejection_lines_stay_whole_at_any_terminal_width(
     records = api_records(shared_data)[:120]
     lines = [json.dumps(r, ensure_ascii=False) for r in records]
     lines[99] = '{"id": "2401.00001", "title": [broken'
-    folder = tmp_path / ("a-rather-long-directory-name-" * 6)
-    folder.mkdir()
+    # Two long directory names: the path is longer than the checkpoint key's column whatever tmp_path is.
+    folder = tmp_path / ("a-rather-long-directory-name-" * 6) / ("and-another-long-directory-" * 6)
+    folder.mkdir(parents=True)
     path = folder / "file.jsonl"
     path.write_text("\n".join(lines) + "\n")
     runner = CliRunner(env={**cli_env, "COLUMNS": "40"})
     assert runner.invoke(app, ["init"]).exit_code == 0
     result = runner.invoke(app, ["ingest", "jsonl", str(path)])
     assert result.exit_code == 1, result.output
-    assert any(line.startswith(f"rejected {path}:100: invalid JSON") for line in result.stderr.splitlines())
+    rejected = [
+        line for line in result.stderr.splitlines() if line.startswith(f"rejected {path}:100: invalid JSON")
+    ]
+    assert rejected, (result.stderr[-2000:], repr(result.exception))
     assert "\N{HUNDRED POINTS SYMBOL}" not in result.stderr

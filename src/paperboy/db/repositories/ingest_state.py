@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -11,9 +12,22 @@ from sqlalchemy.orm import Session
 from paperboy.clock import utcnow
 from paperboy.db.models import IngestState
 
+KEY_LENGTH = 255
+"""The column's size (IngestState.key): PostgreSQL refuses longer values, SQLite would keep them."""
+
+
+def stored_key(key: str) -> str:
+    """The key as stored: as given when it fits, else its start and a hash of the whole (a file in a
+    deep directory has a path longer than the column; two such paths still get different keys)."""
+    if len(key) <= KEY_LENGTH:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return f"{key[: KEY_LENGTH - 34]}…{digest}"
+
 
 def get_state(session: Session, source: str, key: str) -> dict[str, Any] | None:
     """The saved state of one job, or None."""
+    key = stored_key(key)
     row = session.scalars(
         select(IngestState).where(IngestState.source == source, IngestState.key == key)
     ).first()
@@ -22,6 +36,7 @@ def get_state(session: Session, source: str, key: str) -> dict[str, Any] | None:
 
 def set_state(session: Session, source: str, key: str, state: dict[str, Any]) -> None:
     """Save (replace) the state of one job."""
+    key = stored_key(key)
     row = session.get(IngestState, (source, key))
     if row is None:
         session.add(IngestState(source=source, key=key, state=state, updated_at=utcnow()))
@@ -32,6 +47,7 @@ def set_state(session: Session, source: str, key: str, state: dict[str, Any]) ->
 
 def clear_state(session: Session, source: str, key: str) -> None:
     """Forget the state of one job."""
+    key = stored_key(key)
     session.execute(delete(IngestState).where(IngestState.source == source, IngestState.key == key))
 
 
