@@ -42,8 +42,9 @@ from paperboy.personal.citations import (
 )
 from paperboy.personal.library import collection_citations, import_citations
 from paperboy.personal.portable import export_profile, import_profile
+from paperboy.personal.profile import load_profile
 from paperboy.personal.recommender import Window, recommend
-from paperboy.personal.signals import set_paper_signal
+from paperboy.personal.signals import set_paper_signal, switch_interest_off, switch_interest_on
 from personal_support import add_user, by_category, load_library, upvote, user
 from search_support import MemoizingEmbedder
 from web_support import make_client, sign_up
@@ -506,3 +507,37 @@ def test_eval_recommendations_replays_the_instances_signals(
         assert 0 <= row["ndcg@10"] <= 1 and 0 <= row["balanced_accuracy"] <= 1
     best = max(report["rankers"], key=lambda row: row["ndcg@10"])
     assert best["ndcg@10"] > 0.3, report  # three readers of three separate categories are easy to tell apart
+
+
+def test_switching_an_interest_off_removes_its_papers_and_switching_it_on_brings_them_back(
+    sessions: sessionmaker[Session], library: list[Paper], embedder: MemoizingEmbedder
+) -> None:
+    robotics, language = by_category(library, "cs.RO"), by_category(library, "cs.CL")
+    uid = add_user(sessions, "switcher")
+    upvote(sessions, uid, robotics[:8] + language[:6], BEFORE)
+
+    def recommended() -> dict[int, str | None]:
+        """{paper id: the label of the interest it was recommended for}"""
+        with sessions() as session:
+            result = recommend(session, user(session, uid), embedder.name, WINDOW, limit=20)
+        return {item.paper.id: item.interest.label if item.interest else None for item in result.items}
+
+    before = recommended()
+    label = max(set(before.values()), key=list(before.values()).count)  # the interest with most papers
+    served = {pid for pid, shown in before.items() if shown == label}
+    assert len(served) >= 3
+    with sessions() as session:
+        profile = load_profile(session, user(session, uid), embedder.name)
+    number = next(i.number for i in profile.interests if i.label == label)
+    with transaction(sessions) as session:
+        switch_interest_off(session, user(session, uid), embedder.name, number)
+    after = recommended()
+    assert label not in after.values()
+    assert len(served & set(after)) <= 1, (label, served & set(after))
+    with sessions() as session:
+        profile = load_profile(session, user(session, uid), embedder.name)
+    assert [i.label for i in profile.switched_off] == [label]
+    assert profile.switched_off[0].muted_id is not None
+    with transaction(sessions) as session:
+        switch_interest_on(session, user(session, uid), profile.switched_off[0].muted_id)
+    assert recommended() == before

@@ -192,6 +192,7 @@ def evaluate_recommendations(
             vectors,
             author_match,
             category_match,
+            profile.muted_vectors,
         )
         for ranker in chosen:
             _score(results[ranker.name], ranker.score(signals), relevant)

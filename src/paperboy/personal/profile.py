@@ -25,19 +25,21 @@ from paperboy.db.repositories.library import (
     external_seeds,
     muted_interests,
     paper_signals,
-    papers_in_order,
+    paper_summaries,
     preferences,
     saved_papers,
     voted_papers,
 )
 from paperboy.personal.rankers import Interest, Matrix, find_interests, unit_rows
-from paperboy.search.terms import content_words
+from paperboy.search.terms import content_words, query_stems
 
-MAX_POSITIVES = 400
+MAX_POSITIVES = 300
 """The newest positives a profile learns from (older ones say less about what the user reads now)."""
 MUTED_MATCH = 0.75
 """An interest this close (cosine) to a muted one is the muted one, found again."""
 FREQUENT_AUTHOR = 2
+AUTHOR_WINDOW = 150
+"""Frequent authors are counted among this many of the newest positives."""
 """An author with this many papers among the positives counts as one the user reads."""
 TERMS_PER_INTEREST = 6
 
@@ -75,6 +77,8 @@ class InterestView:
     centroid: npt.NDArray[np.float32]
     muted_id: int | None = None
     """Set when the user switched this interest off (the MutedInterest row to switch it on again)."""
+    term_stems: tuple[frozenset[str], ...] = ()
+    """Each term's stems, to find the terms a paper shares with the interest."""
 
 
 @dataclass
@@ -84,6 +88,7 @@ class UserProfile:
     positive_vectors: Matrix
     negative_vectors: Matrix
     """Dismissed papers and muted interests (after the switched-off interests' members are removed)."""
+    muted_vectors: Matrix
     interests: list[InterestView]
     """Active interests, largest first; each one's members are the rows of `active_vectors` it names."""
     active: list[Interest]
@@ -98,6 +103,8 @@ class UserProfile:
     categories: set[str]
     chosen_categories: list[str]
     collections: dict[int, str] = field(default_factory=dict)
+    fitted: dict[int, tuple[npt.NDArray[np.float64], float]] = field(default_factory=dict)
+    """The classifier trained for this profile, per candidate pool (its background comes from the pool)."""
 
     @property
     def cold(self) -> bool:
@@ -136,24 +143,16 @@ def load_profile(session: Session, user: User, model: str, before: datetime | No
             if pid not in dismissed and (pid not in liked or at > liked[pid][1]):
                 liked[pid] = (kind, at)
     newest = sorted(liked, key=lambda pid: liked[pid][1], reverse=True)[:MAX_POSITIVES]
-    papers = {p.id: p for p in papers_in_order(session, newest)}
+    papers = paper_summaries(session, newest)
     stored = load_embeddings(session, model, [*newest, *dismissed])
     positives: list[Positive] = []
     rows: list[npt.NDArray[np.float32]] = []
     for pid in newest:
         if pid in stored and pid in papers:
-            paper = papers[pid]
+            arxiv_id, title, paper_categories, keywords = papers[pid]
             kind, at = liked[pid]
             positives.append(
-                Positive(
-                    kind,
-                    paper.title,
-                    at,
-                    pid,
-                    paper.arxiv_id,
-                    tuple(paper.categories),
-                    tuple(paper.keywords or ()),
-                )
+                Positive(kind, title, at, pid, arxiv_id, tuple(paper_categories), tuple(keywords))
             )
             rows.append(stored[pid][1])
     for entry in external_seeds(session, user.id):
@@ -192,7 +191,10 @@ def load_profile(session: Session, user: User, model: str, before: datetime | No
         for interest in interests
         if all(i in renumber for i in interest.members)
     ]
-    views = [InterestView(n + 1, v.label, v.terms, v.members, v.centroid, None) for n, v in enumerate(views)]
+    views = [
+        InterestView(n + 1, v.label, v.terms, v.members, v.centroid, None, tuple(map(query_stems, v.terms)))
+        for n, v in enumerate(views)
+    ]
     active_positives = [positives[i] for i in sorted(keep_rows)]
     negatives = [stored[pid][1] for pid in dismissed if pid in stored]
     negative_vectors = (
@@ -201,7 +203,8 @@ def load_profile(session: Session, user: User, model: str, before: datetime | No
         else np.zeros((0, dim), dtype=np.float32)
     )
 
-    author_rows = author_keys_of(session, [p.paper_id for p in active_positives if p.paper_id is not None])
+    recent = [p.paper_id for p in active_positives if p.paper_id is not None][:AUTHOR_WINDOW]
+    author_rows = author_keys_of(session, recent)
     counts: Counter[str] = Counter()
     names: dict[str, str] = {}
     for authors in author_rows.values():
@@ -219,6 +222,7 @@ def load_profile(session: Session, user: User, model: str, before: datetime | No
         positives=active_positives,
         positive_vectors=vectors,
         negative_vectors=negative_vectors,
+        muted_vectors=muted_vectors,
         interests=views,
         active=active,
         active_vectors=active_vectors,

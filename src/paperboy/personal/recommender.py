@@ -10,9 +10,11 @@ two topics sees both; and every paper comes with the reasons it was chosen.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -26,16 +28,24 @@ from paperboy.db.models import Paper, User
 from paperboy.db.repositories.authors import author_keys_of, papers_by_authors
 from paperboy.db.repositories.community import Totals, paper_totals
 from paperboy.db.repositories.embeddings import load_embeddings
-from paperboy.db.repositories.library import newest_published, papers_in_order, window_papers
+from paperboy.db.repositories.library import (
+    newest_published,
+    papers_in_order,
+    signals_fingerprint,
+    window_papers,
+)
 from paperboy.personal.profile import InterestView, UserProfile, load_profile
 from paperboy.personal.rankers import InterestLogistic, Matrix, Signals, unit_rows
-from paperboy.search.terms import query_stems, text_stems
+from paperboy.search.terms import text_stems
 
 DEFAULT_DAYS = 30
 POOL_LIMIT = 50_000
 """At most this many of the window's newest papers are candidates."""
 POOL_TTL = 60.0
-BACKGROUND = 200
+PROFILE_CACHE_SIZE = 128
+"""Profiles kept (at most a few hundred kB each: their positives' vectors)."""
+_POOL_KEYS = itertools.count(1)
+BACKGROUND = 150
 """Window papers sampled as the classifier's background."""
 MAX_LIMIT = 100
 
@@ -92,6 +102,10 @@ class CandidatePool:
     ids: npt.NDArray[np.int64]
     vectors: Matrix
     categories: list[str | None]
+    _codes: npt.NDArray[np.int32] | None = field(default=None, repr=False)
+    _names: dict[str, int] = field(default_factory=dict, repr=False)
+    key: int = field(default_factory=lambda: next(_POOL_KEYS))
+    """Tells pools apart (a profile keeps its classifier per pool)."""
 
     @classmethod
     def load(cls, session: Session, model: str, window: Window, limit: int = POOL_LIMIT) -> CandidatePool:
@@ -116,6 +130,42 @@ class CandidatePool:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def in_categories(self, wanted: set[str]) -> npt.NDArray[np.float64]:
+        """1.0 for the papers whose primary category is one of `wanted` (codes compared, not strings)."""
+        if self._codes is None:
+            names = sorted({c or "" for c in self.categories})
+            self._names = {name: code for code, name in enumerate(names)}
+            self._codes = np.array([self._names[c or ""] for c in self.categories], dtype=np.int32)
+        codes = [self._names[c] for c in wanted if c in self._names]
+        return np.isin(self._codes, codes).astype(np.float64)
+
+
+class ProfileCache:
+    """Users' profiles (and the classifiers trained on them), reused while the user's signals stay the
+    same (db.repositories.library.signals_fingerprint): a reader paging or reloading For you, a feed
+    reader polling, pay for one round trip instead of rebuilding the profile. Any new signal misses."""
+
+    def __init__(self, size: int = PROFILE_CACHE_SIZE):
+        self.size = size
+        self._profiles: OrderedDict[tuple[int, str], tuple[tuple[object, ...], UserProfile]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, user: User, model: str) -> UserProfile:
+        fingerprint = signals_fingerprint(session, user.id, user.email)
+        key = (user.id, model)
+        with self._lock:
+            found = self._profiles.get(key)
+            if found is not None and found[0] == fingerprint:
+                self._profiles.move_to_end(key)
+                return found[1]
+        profile = load_profile(session, user, model)
+        with self._lock:
+            self._profiles[key] = (fingerprint, profile)
+            self._profiles.move_to_end(key)
+            while len(self._profiles) > self.size:
+                self._profiles.popitem(last=False)
+        return profile
 
 
 class PoolCache:
@@ -181,17 +231,15 @@ class Recommendations:
     notes: list[str] = field(default_factory=list)
 
 
-def _author_matches(session: Session, profile: UserProfile, ids: Sequence[int]) -> npt.NDArray[np.float64]:
+def _author_matches(
+    session: Session, profile: UserProfile, ids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """Per candidate: 2 when a followed author wrote it, 1 when an author frequent in the positives did."""
     keys = list({*profile.followed, *profile.frequent})
-    by_paper = papers_by_authors(session, keys, ids)
-    match = np.zeros(len(ids))
-    for n, pid in enumerate(ids):
-        found = by_paper.get(pid, ())
-        if any(k in profile.followed for k in found):
-            match[n] = 2
-        elif found:
-            match[n] = 1
-    return match
+    by_paper = papers_by_authors(session, keys, ids.tolist())
+    followed = [pid for pid, found in by_paper.items() if any(k in profile.followed for k in found)]
+    match = np.where(np.isin(ids, list(by_paper)), 1.0, 0.0)
+    return np.where(np.isin(ids, followed), 2.0, match)
 
 
 def _quota_order(
@@ -201,14 +249,13 @@ def _quota_order(
     one place), the rest by score."""
     order = np.argsort(-scores, kind="stable")
     total = sum(sizes) or 1
-    quotas = [max(1, math.floor(limit * size / total)) for size in sizes]
     chosen: list[int] = []
-    taken = set()
-    for interest, quota in enumerate(quotas):
-        rows = [int(r) for r in order if best[r] == interest][:quota]
-        chosen.extend(rows)
-        taken.update(rows)
-    chosen.extend(int(r) for r in order[: limit + len(taken)] if int(r) not in taken)
+    ranked_best = best[order]
+    for interest, size in enumerate(sizes):
+        quota = max(1, math.floor(limit * size / total))
+        chosen.extend(order[ranked_best == interest][:quota].tolist())
+    taken = set(chosen)
+    chosen.extend(r for r in order[: limit + len(taken)].tolist() if r not in taken)
     return sorted(chosen[:limit], key=lambda r: -scores[r])
 
 
@@ -239,7 +286,7 @@ def _reasons(
                 break
     if interest is not None and interest.terms:
         stems = text_stems(f"{paper.title} {paper.abstract}")
-        shared = [t for t in interest.terms if (q := query_stems(t)) and q <= stems]
+        shared = [t for t, q in zip(interest.terms, interest.term_stems, strict=True) if q and q <= stems]
         if shared:
             reasons.append(Reason("terms", "Shares " + ", ".join(shared[:4]) + " with your interest"))
     if paper.primary_category in profile.categories and (category_chosen or not reasons):
@@ -264,31 +311,35 @@ def recommend(
     pool: CandidatePool | None = None,
     cache: PoolCache | None = None,
     profile: UserProfile | None = None,
+    profiles: ProfileCache | None = None,
 ) -> Recommendations:
     """The user's recommendations among the window's papers, best first, each with its reasons."""
     window = window or Window.of(session)
     limit = max(1, min(limit, MAX_LIMIT))
-    profile = profile or load_profile(session, user, model)
+    if profile is None:
+        profile = (
+            profiles.get(session, user, model) if profiles is not None else load_profile(session, user, model)
+        )
     if pool is None:
         pool = (
             cache.get(session, model, window)
             if cache is not None
             else CandidatePool.load(session, model, window)
         )
-    keep = np.array([int(pid) not in profile.excluded for pid in pool.ids], dtype=bool)
-    ids = [int(pid) for pid in pool.ids[keep]]
-    vectors = pool.vectors[keep] if len(pool) else pool.vectors
-    categories = [c for c, k in zip(pool.categories, keep, strict=True) if k]
-    result = Recommendations(window, [], profile, len(ids), cold_start=profile.cold)
-    if not ids:
+    # The pool is shared by every user: it is masked, never copied (a month of arXiv is 36 MB of vectors).
+    excluded = np.isin(pool.ids, np.fromiter(profile.excluded, dtype=np.int64, count=len(profile.excluded)))
+    ids = pool.ids.tolist()
+    vectors = pool.vectors
+    result = Recommendations(window, [], profile, int(len(ids) - excluded.sum()), cold_start=profile.cold)
+    if not result.candidates:
         return result
     if profile.cold and not profile.categories and not profile.followed:
         result.notes.append(
             "Upvote, save or import a few papers, or choose categories, to get recommendations."
         )
         return result
-    author_match = _author_matches(session, profile, ids)
-    category_match = np.array([1.0 if c in profile.categories else 0.0 for c in categories])
+    author_match = _author_matches(session, profile, pool.ids)
+    category_match = pool.in_categories(profile.categories)
     # Background: papers of the window itself, most of which are not about the user's interests (the
     # classifier contrasts the positives with "everything else"); the same sample for the same user.
     sample = np.random.default_rng(user.id).choice(len(ids), size=min(BACKGROUND, len(ids)), replace=False)
@@ -299,17 +350,25 @@ def recommend(
         candidates=vectors,
         author_match=author_match,
         category_match=category_match,
+        muted=profile.muted_vectors,
     )
-    ranker = InterestLogistic()
     if profile.cold:  # no positives yet: chosen categories and followed authors, newest first
         scores = author_match * 2 + category_match * 1.0 + np.linspace(0.1, 0.0, len(ids))
         best = np.full(len(ids), -1, dtype=np.int64)
-        relevant = (author_match > 0) | (category_match > 0)
+        relevant = ((author_match > 0) | (category_match > 0)) & ~excluded
         scores = np.where(relevant, scores, -np.inf)
         order = [int(r) for r in np.argsort(-scores, kind="stable")[:limit] if np.isfinite(scores[r])]
     else:
-        scores, best = ranker.score_with(signals, profile.active)
+        ranker = InterestLogistic()
+        fitted = profile.fitted.get(pool.key)
+        if fitted is None:
+            if len(profile.fitted) >= 4:  # pools are rebuilt every POOL_TTL: keep the recent ones only
+                profile.fitted.clear()
+            fitted = profile.fitted[pool.key] = ranker.fit(signals)
+        scores, best = ranker.score_with(signals, profile.active, fitted)
+        scores = np.where(excluded, -np.inf, scores)
         order = _quota_order(scores, best, [len(i.members) for i in profile.active], limit)
+        order = [r for r in order if np.isfinite(scores[r])]
     papers = {p.id: p for p in papers_in_order(session, [ids[r] for r in order])}
     authors = author_keys_of(session, list(papers))
     totals = paper_totals(session, list(papers))

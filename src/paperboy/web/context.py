@@ -21,7 +21,7 @@ from paperboy.config import Settings
 from paperboy.db.models import User
 from paperboy.digest.links import site_url
 from paperboy.digest.service import DigestService
-from paperboy.personal.recommender import PoolCache
+from paperboy.personal.recommender import PoolCache, ProfileCache
 from paperboy.search.service import SearchService
 from paperboy.web.security import (
     CSRF_COOKIE,
@@ -105,6 +105,8 @@ class WebContext:
     digests: DigestService
     pools: PoolCache = field(default_factory=PoolCache)
     """Recommendation candidates per window, shared by every user's request."""
+    profiles: ProfileCache = field(default_factory=ProfileCache)
+    """Users' recommendation profiles, reused while their signals are unchanged."""
 
 
 class LoginRequired(Exception):

@@ -373,6 +373,23 @@ def newest_published(session: Session) -> datetime | None:
     return session.scalar(select(func.max(Paper.published_at)).where(Paper.withdrawn.is_(False)))
 
 
+def paper_summaries(
+    session: Session, paper_ids: Sequence[int]
+) -> dict[int, tuple[str, str, list[str], list[str]]]:
+    """{id: (arxiv_id, title, categories, keywords)}: what a profile needs of its papers, without the rest."""
+    found: dict[int, tuple[str, str, list[str], list[str]]] = {}
+    ids = list(paper_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(
+            select(Paper.id, Paper.arxiv_id, Paper.title, Paper.categories, Paper.keywords).where(
+                Paper.id.in_(ids[start : start + 500])
+            )
+        )
+        for pid, arxiv_id, title, categories, keywords in rows:
+            found[pid] = (arxiv_id, title, list(categories or []), list(keywords or []))
+    return found
+
+
 def papers_in_order(session: Session, paper_ids: Iterable[int]) -> list[Paper]:
     ids = list(paper_ids)
     if not ids:
@@ -406,3 +423,27 @@ def delete_account(session: Session, user: User) -> None:
     )
     session.delete(user)
     session.flush()
+
+
+def signals_fingerprint(session: Session, user_id: int, email: str) -> tuple[object, ...]:
+    """Changes whenever anything a profile is built from changes: the count and latest time of each
+    kind of signal, in one round trip. A cached profile is reused only while this stays the same."""
+    collections = select(Collection.id).where(Collection.user_id == user_id)
+    subscriptions = select(Subscription.id).where(
+        (Subscription.user_id == user_id) | (func.lower(Subscription.email) == email.lower())
+    )
+    kinds = [
+        (Vote.created_at, Vote.user_id == user_id),
+        (CollectionPaper.added_at, CollectionPaper.collection_id.in_(collections)),
+        (PaperSignal.created_at, PaperSignal.user_id == user_id),
+        (MutedInterest.id, MutedInterest.user_id == user_id),
+        (AuthorFollow.created_at, AuthorFollow.user_id == user_id),
+        (UserPreferences.updated_at, UserPreferences.user_id == user_id),
+        (ExternalPaper.id, ExternalPaper.collection_id.in_(collections)),
+        (SentPaper.sent_at, SentPaper.subscription_id.in_(subscriptions)),
+    ]
+    columns = []
+    for latest, where in kinds:
+        columns.append(select(func.count()).select_from(latest.class_).where(where).scalar_subquery())
+        columns.append(select(func.max(latest)).where(where).scalar_subquery())
+    return tuple(session.execute(select(*columns)).one())

@@ -61,7 +61,7 @@ def read_for_you(
     user = session.get(User, viewer.id)
     assert user is not None
     model = shared.search().embedder.name
-    result = recommend(session, user, model, window, limit=30, cache=shared.pools)
+    result = recommend(session, user, model, window, limit=30, cache=shared.pools, profiles=shared.profiles)
     status = shared.search().status()
     context = {
         "result": result,
@@ -203,7 +203,14 @@ def read_private_feed(
             return Response(
                 "No such feed (its address may have been replaced).\n", 404, media_type="text/plain"
             )
-        result = recommend(session, user, shared.search().embedder.name, limit=30, cache=shared.pools)
+        result = recommend(
+            session,
+            user,
+            shared.search().embedder.name,
+            limit=30,
+            cache=shared.pools,
+            profiles=shared.profiles,
+        )
         entries = [
             FeedEntry(
                 item.paper.arxiv_id,

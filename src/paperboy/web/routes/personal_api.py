@@ -47,7 +47,13 @@ def list_recommendations(
         attached = session.get(User, user.id)
         assert attached is not None
         result = recommend(
-            session, attached, shared.search().embedder.name, window, limit, cache=shared.pools
+            session,
+            attached,
+            shared.search().embedder.name,
+            window,
+            limit,
+            cache=shared.pools,
+            profiles=shared.profiles,
         )
         items = [
             {
