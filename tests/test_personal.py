@@ -43,7 +43,7 @@ from paperboy.personal.citations import (
 from paperboy.personal.library import collection_citations, import_citations
 from paperboy.personal.portable import export_profile, import_profile
 from paperboy.personal.profile import load_profile
-from paperboy.personal.recommender import Window, recommend
+from paperboy.personal.recommender import Window, WindowError, recommend
 from paperboy.personal.signals import set_paper_signal, switch_interest_off, switch_interest_on
 from personal_support import add_user, by_category, load_library, upvote, user
 from search_support import MemoizingEmbedder
@@ -541,3 +541,22 @@ def test_switching_an_interest_off_removes_its_papers_and_switching_it_on_brings
     with transaction(sessions) as session:
         switch_interest_on(session, user(session, uid), profile.switched_off[0].muted_id)
     assert recommended() == before
+
+
+@pytest.mark.parametrize(
+    ("params", "parameter"),
+    [
+        ({"since": "2025-02-01", "until": "2025-01-01"}, "since"),
+        ({"until": "0001-01-01"}, "until"),
+        ({"since": "9999-12-31"}, "since"),
+        ({"since": "1990-01-01", "until": "2025-01-01"}, "since"),
+    ],
+)
+def test_a_window_that_cannot_be_used_names_its_bound(
+    sessions: sessionmaker[Session], params: dict[str, str], parameter: str
+) -> None:
+    with sessions() as session, pytest.raises(WindowError) as caught:
+        Window.of(
+            session, *(date.fromisoformat(params[k]) if k in params else None for k in ("since", "until"))
+        )
+    assert caught.value.parameter == parameter

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import numpy.typing as npt
 from sqlalchemy.orm import Session
 
 from paperboy.arxiv_ids import is_arxiv_id
@@ -153,6 +154,31 @@ def _external_key(citation: Citation) -> str | None:
     return f"title:{key}"[:320] if key else None
 
 
+def seed_vectors(
+    session: Session,
+    collection_id: int | None,
+    citations: Sequence[Citation],
+    embedder: Embedder,
+    find_title: TitleLookup | None = None,
+) -> dict[int, npt.NDArray[np.float32]]:
+    """Vectors of the entries an import would keep as seeds (not in the library, new to the collection,
+    with an abstract), by their place in `citations`. Embedding takes a while: the web computes these
+    before opening the import's write transaction, so other writers never wait for the model."""
+    wanted = []
+    for n, citation in enumerate(citations):
+        key = _external_key(citation)
+        if (
+            not citation.abstract.strip()
+            or key is None
+            or _match(session, citation, find_title)[0] is not None
+        ):
+            continue
+        if collection_id is None or external_by_key(session, collection_id, key) is None:
+            wanted.append(n)
+    texts = [document_text(citations[n].title, citations[n].abstract[:20_000]) for n in wanted]
+    return dict(zip(wanted, embedder.embed_documents(texts), strict=True)) if texts else {}
+
+
 def import_citations(
     session: Session,
     collection: Collection,
@@ -160,11 +186,14 @@ def import_citations(
     format: str,
     embedder: Embedder | None,
     find_title: TitleLookup | None = None,
+    vectors: dict[int, npt.NDArray[np.float32]] | None = None,
 ) -> ImportReport:
-    """Put the file's entries into the collection; importing the same file again changes nothing."""
+    """Put the file's entries into the collection; importing the same file again changes nothing.
+    `vectors` (seed_vectors, computed beforehand) saves embedding here; missing ones are embedded."""
     report = ImportReport(collection.name, format)
     to_embed: list[tuple[ExternalPaper, str]] = []
-    for citation in citations:
+    known = vectors or {}
+    for number, citation in enumerate(citations):
         title = citation.title or "(no title)"
         paper, how = _match(session, citation, find_title)
         if paper is not None:
@@ -204,7 +233,11 @@ def import_citations(
         elif citation.doi:
             why = f"DOI {citation.doi} is not in this library"
         if citation.abstract.strip() and embedder is not None:
-            to_embed.append((entry, document_text(entry.title, entry.abstract)))
+            if number in known:
+                entry.model = embedder.name
+                entry.vector = np.asarray(known[number], dtype=np.float32).tobytes()
+            else:
+                to_embed.append((entry, document_text(entry.title, entry.abstract)))
             report.lines.append(
                 ImportLine(citation.line, title, "seed", f"{why}; kept, and its abstract counts as a seed")
             )
@@ -215,8 +248,8 @@ def import_citations(
             )
         session.flush()
     if to_embed and embedder is not None:
-        vectors = embedder.embed_documents([text for _, text in to_embed])
-        for (entry, _), vector in zip(to_embed, vectors, strict=True):
+        embedded = embedder.embed_documents([text for _, text in to_embed])
+        for (entry, _), vector in zip(to_embed, embedded, strict=True):
             entry.model = embedder.name
             entry.vector = np.asarray(vector, dtype=np.float32).tobytes()
     return report

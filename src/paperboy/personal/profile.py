@@ -42,6 +42,8 @@ AUTHOR_WINDOW = 150
 """Frequent authors are counted among this many of the newest positives."""
 """An author with this many papers among the positives counts as one the user reads."""
 TERMS_PER_INTEREST = 6
+TERM_SAMPLE = 40
+"""An interest's terms are counted over its newest 40 papers."""
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class UserProfile:
 
 def _terms(members: list[Positive]) -> tuple[str, ...]:
     counts: Counter[str] = Counter()
-    for member in members:
+    for member in members[:TERM_SAMPLE]:
         phrases = member.keywords or tuple(content_words(member.title.lower().split()))
         counts.update({p.lower() for p in phrases})
     shared = [term for term, n in counts.most_common() if n > 1 or len(members) == 1]

@@ -22,6 +22,8 @@ Scores = npt.NDArray[np.float64]
 INTEREST_THRESHOLD = 0.25
 """Groups of positives more alike than this on average (cosine, all-MiniLM-L6-v2) are one interest."""
 MAX_INTERESTS = 8
+CLUSTERED = 150
+"""Interests are found among the newest 150 positives; older ones join the closest."""
 NEGATIVE_MARGIN = 0.45
 """A candidate closer than this to a dismissed paper or a muted interest loses score in proportion."""
 FOLLOWED_AUTHOR_BONUS = 0.15
@@ -142,7 +144,7 @@ def logistic_regression(
         hessian = (x32 * curvature[:, None]).T @ x32 + ridge
         step = np.linalg.solve(hessian, gradient)
         w -= step
-        if np.abs(step).max() < 1e-4:
+        if np.abs(step).max() < 0.05:  # the ranking no longer changes; a fit to 1e-6 costs two more steps
             break
     return w[:d], float(w[d])
 
@@ -181,6 +183,23 @@ class Interest:
 
 
 def find_interests(positives: Matrix, threshold: float = INTEREST_THRESHOLD) -> list[Interest]:
+    """The user's interests: the first CLUSTERED positives (the newest) clustered (`_clusters`), the
+    older ones joining the interest whose centroid they are closest to."""
+    head = _clusters(positives[:CLUSTERED], threshold)
+    if len(positives) <= CLUSTERED or not head:
+        return head
+    centres = np.stack([interest.centroid for interest in head])
+    joins = (positives[CLUSTERED:] @ centres.T).argmax(axis=1)
+    found = []
+    for k, interest in enumerate(head):
+        members = (*interest.members, *(CLUSTERED + int(r) for r in np.flatnonzero(joins == k)))
+        centre = positives[list(members)].astype(np.float64).sum(axis=0)
+        centre /= np.linalg.norm(centre) or 1.0
+        found.append(Interest(tuple(members), centre.astype(np.float32)))
+    return sorted(found, key=lambda interest: (-len(interest.members), interest.members))
+
+
+def _clusters(positives: Matrix, threshold: float) -> list[Interest]:
     """Average-linkage clustering of the positives by cosine: merge the two groups whose papers are, on
     average, the most alike, while that average is above `threshold`, and past it while there are more
     than MAX_INTERESTS (so the smallest join their nearest). Average linkage, unlike merging centroids,
@@ -195,9 +214,13 @@ def find_interests(positives: Matrix, threshold: float = INTEREST_THRESHOLD) -> 
     average = sums.copy()
     np.fill_diagonal(average, -np.inf)
     dead = np.zeros(n, dtype=bool)
+    nearest = average.argmax(axis=1)  # each group's closest other group, kept up to date per merge
     alive = n
     while alive > 1:
-        i, j = divmod(int(np.argmax(average)), n)
+        best = average[np.arange(n), nearest]
+        best[dead] = -np.inf
+        i = int(np.argmax(best))
+        j = int(nearest[i])
         if average[i, j] < threshold and alive <= MAX_INTERESTS:
             break
         groups[i] += groups[j]
@@ -213,6 +236,14 @@ def find_interests(positives: Matrix, threshold: float = INTEREST_THRESHOLD) -> 
         average[:, i] = row
         average[j, :] = -np.inf
         average[:, j] = -np.inf
+        nearest[i] = int(np.argmax(row))
+        # Groups whose closest was i or j look again; the others only compare with the new group i.
+        stale = np.flatnonzero(~dead & ((nearest == i) | (nearest == j)))
+        for k in stale:
+            if k != i:
+                nearest[k] = int(np.argmax(average[k]))
+        closer = np.flatnonzero(~dead & (row > average[np.arange(n), nearest]))
+        nearest[closer] = i
         alive -= 1
     found = []
     for members in (sorted(g) for g in groups if g):

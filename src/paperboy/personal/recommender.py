@@ -81,6 +81,9 @@ class Window:
     def of(cls, session: Session, since: date | None = None, until: date | None = None) -> Window:
         """The asked window; by default the DEFAULT_DAYS up to the newest paper in the library (an
         instance that stopped ingesting still shows its last month)."""
+        for day, name in ((since, "since"), (until, "until")):
+            if day is not None and not date(1900, 1, 1) <= day <= date(2999, 12, 31):
+                raise WindowError(f"{name} ({day}) is not a date papers are published on", name)
         if until is None:
             newest = newest_published(session)
             until = newest.date() if newest else date.today()

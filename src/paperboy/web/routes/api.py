@@ -133,7 +133,8 @@ def _decode_cursor(cursor: str) -> int:
         raise ApiError(400, f"cursor {cursor!r} is not a cursor this API gave out", "cursor") from None
 
 
-def _paper_or_404(session: Session, arxiv_id: str) -> Paper:
+def paper_or_404(session: Session, arxiv_id: str) -> Paper:
+    """The paper, in any form of its id; an API 404 naming the id otherwise."""
     paper = find_paper(session, arxiv_id)
     if paper is None:
         raise ApiError(404, f"no paper {arxiv_id!r}", "id")
@@ -162,7 +163,7 @@ def delete_upvote(request: Request, arxiv_id: str, user: Annotated[User, Depends
 
 def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONResponse:
     with transaction(web(request).sessions) as session:
-        paper = _paper_or_404(session, arxiv_id)
+        paper = paper_or_404(session, arxiv_id)
         attached = session.get(User, user.id)
         assert attached is not None
         state = set_vote(session, attached, paper, voted)
@@ -175,7 +176,7 @@ def _vote(request: Request, arxiv_id: str, user: User, voted: bool) -> JSONRespo
 def read_paper(
     request: Request, arxiv_id: Annotated[str, Path(max_length=100)], session: ReadSession
 ) -> JSONResponse:
-    paper = _paper_or_404(session, arxiv_id)
+    paper = paper_or_404(session, arxiv_id)
     code = code_links(session, [paper])[paper.id]
     return JSONResponse(paper_details_json(paper, totals_of(session, paper.id), code, base_url(request)))
 
@@ -206,7 +207,7 @@ def post_index(
     except SubmissionError as exc:
         raise ApiError(400, str(exc), "arxivId") from None
     with shared.sessions() as session:
-        paper = _paper_or_404(session, result.arxiv_id)
+        paper = paper_or_404(session, result.arxiv_id)
         data = paper_json(paper, totals_of(session, paper.id))
     return JSONResponse(data, status_code=201 if result.added else 200)
 

@@ -67,7 +67,6 @@ def read_for_you(
         "result": result,
         "window": window,
         "index_status": status,
-        "feed_path": None,
         "page_title": "For you",
     }
     return render(request, "for_you.html", context)

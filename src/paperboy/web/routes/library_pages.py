@@ -38,6 +38,7 @@ from paperboy.personal.library import (
     export_collections,
     import_citations,
     rename_collection,
+    seed_vectors,
 )
 from paperboy.personal.portable import ProfileError, export_profile, import_profile
 from paperboy.personal.signals import SignalError, save, set_paper_signal
@@ -293,15 +294,16 @@ async def post_import(
     except CitationError as exc:
         return problem_page(request, "Nothing imported", str(exc), 400, "/library")
     search = shared.search()
+    find_title = search.backend.exact_title
+    with shared.sessions() as session:  # embedding first, outside the write transaction
+        vectors = seed_vectors(session, collection, citations, search.embedder, find_title)
     with transaction(shared.sessions) as session:
         target = session.get(Collection, collection) if collection else default_collection(session, viewer.id)
         if target is None or target.user_id != viewer.id:
             return problem_page(
                 request, "No such collection", "Import into one of your collections.", 404, "/library"
             )
-        report = import_citations(
-            session, target, citations, chosen, search.embedder, search.backend.exact_title
-        )
+        report = import_citations(session, target, citations, chosen, search.embedder, find_title, vectors)
         target_id = target.id
     context = {"report": report, "collection_id": target_id, "page_title": "Import report"}
     return render(request, "import_report.html", context)

@@ -15,14 +15,13 @@ from paperboy.db.engine import transaction
 from paperboy.db.models import Collection, User
 from paperboy.db.repositories.authors import author_profile, set_follow
 from paperboy.db.repositories.library import collections_of, default_collection, unsave_paper
-from paperboy.db.repositories.papers import find_paper
 from paperboy.personal.recommender import MAX_LIMIT, Window, WindowError, recommend
 from paperboy.personal.signals import save, set_paper_signal
 from paperboy.web.context import ApiError, rate_limit
 from paperboy.web.deps import Shared
 from paperboy.web.hf_json import paper_json
 from paperboy.web.openapi import errors
-from paperboy.web.routes.api import api_user
+from paperboy.web.routes.api import api_user, paper_or_404
 
 router = APIRouter(prefix="/api", tags=["personal"])
 ApiUser = Annotated[User, Depends(api_user)]
@@ -72,11 +71,6 @@ class SaveBody(BaseModel):
     )
 
 
-def _paper(session_paper: object, arxiv_id: str) -> None:
-    if session_paper is None:
-        raise ApiError(404, f"no paper {arxiv_id!r}", "id")
-
-
 @router.post(
     "/papers/{arxiv_id:path}/save", dependencies=_write, summary="Save a paper", responses=errors(401, 404)
 )
@@ -84,9 +78,7 @@ def post_save(
     shared: Shared, arxiv_id: str, user: ApiUser, body: Annotated[SaveBody | None, Body()] = None
 ) -> JSONResponse:
     with transaction(shared.sessions) as session:
-        paper = find_paper(session, arxiv_id)
-        _paper(paper, arxiv_id)
-        assert paper is not None
+        paper = paper_or_404(session, arxiv_id)
         attached = session.get(User, user.id)
         assert attached is not None
         target = session.get(Collection, body.collection) if body and body.collection else None
@@ -109,9 +101,7 @@ def post_save(
 )
 def delete_save(shared: Shared, arxiv_id: str, user: ApiUser) -> JSONResponse:
     with transaction(shared.sessions) as session:
-        paper = find_paper(session, arxiv_id)
-        _paper(paper, arxiv_id)
-        assert paper is not None
+        paper = paper_or_404(session, arxiv_id)
         unsave_paper(session, default_collection(session, user.id), paper.id)
         return JSONResponse({"id": paper.arxiv_id, "saved": False})
 
@@ -148,9 +138,7 @@ def post_seed(shared: Shared, arxiv_id: str, user: ApiUser) -> JSONResponse:
 
 def _signal(shared: Shared, arxiv_id: str, user: User, kind: str | None) -> JSONResponse:
     with transaction(shared.sessions) as session:
-        paper = find_paper(session, arxiv_id)
-        _paper(paper, arxiv_id)
-        assert paper is not None
+        paper = paper_or_404(session, arxiv_id)
         attached = session.get(User, user.id)
         assert attached is not None
         set_paper_signal(session, attached, paper, kind)
