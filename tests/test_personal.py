@@ -10,6 +10,7 @@ import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -43,6 +44,7 @@ from paperboy.personal.citations import (
 from paperboy.personal.library import collection_citations, import_citations
 from paperboy.personal.portable import export_profile, import_profile
 from paperboy.personal.profile import load_profile
+from paperboy.personal.rankers import INTEREST_THRESHOLD, MAX_INTERESTS, find_interests, unit_rows
 from paperboy.personal.recommender import Window, WindowError, recommend
 from paperboy.personal.signals import set_paper_signal, switch_interest_off, switch_interest_on
 from personal_support import add_user, by_category, load_library, upvote, user
@@ -560,3 +562,29 @@ def test_a_window_that_cannot_be_used_names_its_bound(
             session, *(date.fromisoformat(params[k]) if k in params else None for k in ("since", "until"))
         )
     assert caught.value.parameter == parameter
+
+
+def _average_linkage(vectors: np.ndarray, threshold: float) -> list[tuple[int, ...]]:
+    """Average-linkage clustering the slow, obvious way (every pair of groups compared at every step)."""
+    groups = [[i] for i in range(len(vectors))]
+    while len(groups) > 1:
+        pairs = [
+            (float((vectors[a] @ vectors[b].T).mean()), x, y)
+            for x, a in enumerate(groups)
+            for y, b in enumerate(groups)
+            if x < y
+        ]
+        best, x, y = max(pairs)
+        if best < threshold and len(groups) <= MAX_INTERESTS:
+            break
+        groups[x] += groups.pop(y)
+    return sorted(tuple(sorted(g)) for g in groups)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_interests_are_the_average_linkage_clusters_of_the_positives(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((4, 24))
+    vectors = unit_rows(centres[rng.integers(0, 4, 60)] + 0.8 * rng.standard_normal((60, 24)))
+    found = sorted(interest.members for interest in find_interests(vectors))
+    assert found == _average_linkage(vectors.astype(np.float64), INTEREST_THRESHOLD)
