@@ -110,6 +110,7 @@ class DigestComposer:
             for p in papers
         ]
         self.totals = paper_totals(session, [p.id for p in papers])
+        self.stems = {c.paper.id: c.stems for c in self.candidates}
         self.pool = CandidatePool.of_papers(papers, {pid: vector for pid, (_, vector) in vectors.items()})
         self.window = Window(since.date(), now.date())
 
@@ -169,11 +170,10 @@ class DigestComposer:
         result = recommend(session, user, self.embedder.name, self.window, limit, pool=self.pool)
         if result.profile.cold:
             return None
-        stems = {c.paper.id: c.stems for c in self.candidates}
         return [
             _digest_paper(item.paper, item.totals.upvotes, " · ".join(r.text for r in item.reasons))
             for item in result.items
-            if allowed(item.paper, stems.get(item.paper.id, frozenset()))
+            if allowed(item.paper, self.stems.get(item.paper.id, frozenset()))
         ]
 
     def _for_you(self, topics: Topics, allowed: Callable[[Paper, frozenset[str]], bool]) -> list[DigestPaper]:

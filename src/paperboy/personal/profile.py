@@ -20,7 +20,6 @@ from paperboy.db.models import User
 from paperboy.db.repositories.authors import author_keys_of, follow_keys
 from paperboy.db.repositories.embeddings import load_embeddings
 from paperboy.db.repositories.library import (
-    collections_of,
     digested_papers,
     external_seeds,
     muted_interests,
@@ -104,7 +103,6 @@ class UserProfile:
     """{name_key: (name, papers among the positives)}."""
     categories: set[str]
     chosen_categories: list[str]
-    collections: dict[int, str] = field(default_factory=dict)
     fitted: dict[int, tuple[npt.NDArray[np.float64], float]] = field(default_factory=dict)
     """The classifier trained for this profile, per candidate pool (its background comes from the pool)."""
 
@@ -235,5 +233,4 @@ def load_profile(session: Session, user: User, model: str, before: datetime | No
         frequent=frequent,
         categories=categories,
         chosen_categories=chosen,
-        collections={s.collection.id: s.collection.name for s in collections_of(session, user.id)},
     )

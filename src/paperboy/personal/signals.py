@@ -7,8 +7,9 @@ from __future__ import annotations
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from paperboy.authors import name_key
 from paperboy.db.models import Collection, Paper, User, Vote
-from paperboy.db.repositories.authors import set_follow
+from paperboy.db.repositories.authors import author_profile, set_follow
 from paperboy.db.repositories.library import (
     default_collection,
     mute_interest,
@@ -31,10 +32,9 @@ class SignalError(ValueError):
 
 
 def save(session: Session, user: User, paper: Paper, collection: Collection | None = None) -> Collection:
-    """Save to a collection (the Reading list by default); saving undoes a dismissal."""
+    """Save to one of the user's collections (owned_collection; the Reading list by default); saving
+    undoes a dismissal."""
     target = collection or default_collection(session, user.id)
-    if target.user_id != user.id:
-        raise SignalError("that collection is not yours")
     save_paper(session, target, paper.id)
     if signal_of(session, user.id, paper.id) == "dismissed":
         set_signal(session, user.id, paper.id, None)
@@ -68,6 +68,16 @@ def switch_interest_off(session: Session, user: User, model: str, number: int) -
 def switch_interest_on(session: Session, user: User, muted_id: int) -> None:
     if not unmute_interest(session, user.id, muted_id):
         raise SignalError("that interest is not switched off")
+
+
+def follow_author(session: Session, user_id: int, name: str, following: bool) -> str:
+    """Follow (or stop following) an author of this library, under the spelling most papers use; their
+    name, or SignalError when no paper here is by them."""
+    profile = author_profile(session, name_key(name), limit=1)
+    if profile is None:
+        raise SignalError(f"no paper in this library is by {name[:200]}")
+    set_follow(session, user_id, profile.name, following)
+    return profile.name
 
 
 def unfollow(session: Session, user: User, name: str) -> None:

@@ -53,6 +53,14 @@ def default_collection(session: Session, user_id: int) -> Collection:
     return collection
 
 
+def owned_collection(session: Session, user_id: int, collection_id: int | None) -> Collection | None:
+    """The user's collection `collection_id` (their Reading list when None); None when it is not theirs."""
+    if collection_id is None:
+        return default_collection(session, user_id)
+    found = session.get(Collection, collection_id)
+    return found if found is not None and found.user_id == user_id else None
+
+
 def collections_of(session: Session, user_id: int, public_only: bool = False) -> list[CollectionSummary]:
     """The user's collections in their order (the default first), with their sizes."""
     query = select(Collection).where(Collection.user_id == user_id)

@@ -18,13 +18,13 @@ from paperboy.db.repositories.authors import (
     claimed_papers,
     is_following,
     pending_claims,
-    set_follow,
     submissions_of,
     user_by_username,
 )
 from paperboy.db.repositories.library import collections_of
 from paperboy.db.repositories.papers import get_paper
 from paperboy.links import paper_path
+from paperboy.personal.signals import SignalError, follow_author
 from paperboy.web.context import check_csrf, problem_page, rate_limit, render
 from paperboy.web.deps import Admin, OptionalViewer, ReadSession, Shared, SignedIn
 from paperboy.web.fields import FormText, RowId
@@ -58,15 +58,13 @@ def post_follow(
     shared: Shared,
     following: Annotated[bool, Form()] = True,
 ) -> Response:
-    with transaction(shared.sessions) as session:
-        profile = author_profile(session, name_key(name), limit=1)
-        if profile is None:
-            return problem_page(
-                request, "Author not found", f"No paper in this library is by {name[:200]}.", 404
-            )
-        set_follow(session, viewer.id, profile.name, following)
+    try:
+        with transaction(shared.sessions) as session:
+            followed = follow_author(session, viewer.id, name, following)
+    except SignalError:
+        return problem_page(request, "Author not found", f"No paper in this library is by {name[:200]}.", 404)
     notice = "author-followed" if following else "author-unfollowed"
-    return RedirectResponse(f"{author_path(profile.name)}?notice={notice}", status_code=303)
+    return RedirectResponse(f"{author_path(followed)}?notice={notice}", status_code=303)
 
 
 @router.post("/papers/{arxiv_id:path}/claim", dependencies=_write, response_model=None)

@@ -23,6 +23,7 @@ from paperboy.db.repositories.library import (
     move_collection,
     move_paper,
     notes_of,
+    owned_collection,
     read_marks,
     set_note,
     set_read,
@@ -49,14 +50,6 @@ from paperboy.web.fields import FormText, LongFormText, NextPath, OptionalFormRo
 router = APIRouter(include_in_schema=False)
 _write = [Depends(check_csrf), Depends(rate_limit("write"))]
 MAX_UPLOAD = 5 * 1024 * 1024
-
-
-def _owned(session_collection: Collection | None, viewer_id: int) -> Collection | None:
-    return (
-        session_collection
-        if session_collection is not None and session_collection.user_id == viewer_id
-        else None
-    )
 
 
 @router.get("/library", response_class=HTMLResponse)
@@ -124,7 +117,7 @@ def post_collection_edit(
 ) -> Response:
     try:
         with transaction(shared.sessions) as session:
-            collection = _owned(session.get(Collection, collection_id), viewer.id)
+            collection = owned_collection(session, viewer.id, collection_id)
             if collection is None:
                 return problem_page(
                     request, "No such collection", "This collection is not yours.", 404, "/library"
@@ -140,7 +133,7 @@ def post_collection_delete(
     request: Request, collection_id: RowId, viewer: SignedIn, shared: Shared
 ) -> Response:
     with transaction(shared.sessions) as session:
-        collection = _owned(session.get(Collection, collection_id), viewer.id)
+        collection = owned_collection(session, viewer.id, collection_id)
         if collection is None:
             return problem_page(
                 request, "No such collection", "This collection is not yours.", 404, "/library"
@@ -167,7 +160,7 @@ def post_collection_move(
     paper: FormText = "",
 ) -> Response:
     with transaction(shared.sessions) as session:
-        collection = _owned(session.get(Collection, collection_id), viewer.id)
+        collection = owned_collection(session, viewer.id, collection_id)
         if collection is None:
             return problem_page(
                 request, "No such collection", "This collection is not yours.", 404, "/library"
@@ -186,7 +179,7 @@ def post_collection_remove(
     request: Request, collection_id: RowId, viewer: SignedIn, shared: Shared, paper: FormText = ""
 ) -> Response:
     with transaction(shared.sessions) as session:
-        collection = _owned(session.get(Collection, collection_id), viewer.id)
+        collection = owned_collection(session, viewer.id, collection_id)
         found = find_paper(session, paper) if paper else None
         if collection is None or found is None:
             return problem_page(request, "Not found", "No such paper in your collection.", 404, "/library")
@@ -298,8 +291,8 @@ async def post_import(
     with shared.sessions() as session:  # embedding first, outside the write transaction
         vectors = seed_vectors(session, collection, citations, search.embedder, find_title)
     with transaction(shared.sessions) as session:
-        target = session.get(Collection, collection) if collection else default_collection(session, viewer.id)
-        if target is None or target.user_id != viewer.id:
+        target = owned_collection(session, viewer.id, collection)
+        if target is None:
             return problem_page(
                 request, "No such collection", "Import into one of your collections.", 404, "/library"
             )
@@ -354,8 +347,8 @@ def post_save(
     next_path: NextPath = "",
 ) -> Response:
     def act(session: Session, user: User, paper: Paper) -> str:
-        target = session.get(Collection, collection) if collection else default_collection(session, user.id)
-        if target is None or target.user_id != user.id:
+        target = owned_collection(session, user.id, collection)
+        if target is None:
             raise LibraryError("collection", "that collection is not yours")
         if saved:
             save(session, user, paper, target)

@@ -10,13 +10,16 @@ from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from paperboy.authors import name_key
 from paperboy.db.engine import transaction
-from paperboy.db.models import Collection, User
-from paperboy.db.repositories.authors import author_profile, set_follow
-from paperboy.db.repositories.library import collections_of, default_collection, unsave_paper
+from paperboy.db.models import User
+from paperboy.db.repositories.library import (
+    collections_of,
+    default_collection,
+    owned_collection,
+    unsave_paper,
+)
 from paperboy.personal.recommender import MAX_LIMIT, Window, WindowError, recommend
-from paperboy.personal.signals import save, set_paper_signal
+from paperboy.personal.signals import SignalError, follow_author, save, set_paper_signal
 from paperboy.web.context import ApiError, rate_limit
 from paperboy.web.deps import Shared
 from paperboy.web.hf_json import paper_json
@@ -81,9 +84,10 @@ def post_save(
         paper = paper_or_404(session, arxiv_id)
         attached = session.get(User, user.id)
         assert attached is not None
-        target = session.get(Collection, body.collection) if body and body.collection else None
-        if body and body.collection and (target is None or target.user_id != user.id):
-            raise ApiError(404, f"you have no collection {body.collection}", "collection")
+        wanted = body.collection if body else None
+        target = owned_collection(session, user.id, wanted)
+        if target is None:
+            raise ApiError(404, f"you have no collection {wanted}", "collection")
         collection = save(session, attached, paper, target)
         answer = {
             "id": paper.arxiv_id,
@@ -163,12 +167,12 @@ def delete_follow(shared: Shared, name: str, user: ApiUser) -> JSONResponse:
 
 
 def _follow(shared: Shared, name: str, user: User, following: bool) -> JSONResponse:
-    with transaction(shared.sessions) as session:
-        profile = author_profile(session, name_key(name), limit=1)
-        if profile is None:
-            raise ApiError(404, f"no paper in this library is by {name[:200]!r}", "name")
-        set_follow(session, user.id, profile.name, following)
-    return JSONResponse({"name": profile.name, "following": following})
+    try:
+        with transaction(shared.sessions) as session:
+            followed = follow_author(session, user.id, name, following)
+    except SignalError as exc:
+        raise ApiError(404, str(exc), "name") from None
+    return JSONResponse({"name": followed, "following": following})
 
 
 @router.get("/collections", summary="The token owner's collections", responses=errors(401))
