@@ -35,7 +35,7 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import command_line, record
-from synthetic import synthetic_vectors
+from synthetic import default_vector_model, synthetic_vectors
 
 from paperboy.accounts.users import new_user
 from paperboy.db.engine import make_engine, session_factory, transaction
@@ -174,13 +174,13 @@ def quality(sessions: Any, model: str) -> dict[str, Any]:
 
 
 def latency(sessions: Any, model: str, pool_size: int, requests: int = 60) -> dict[str, Any]:
-    """One user's list over a cached pool of `pool_size` papers (synthetic vectors around topic centres):
+    """One user's list over a cached pool of `pool_size` papers (synthetic vectors modelled on real ones):
     cold (the profile built and the classifier trained for this request) and warm (the user's signals
     unchanged since their last request: ProfileCache, as the server runs it)."""
     with sessions() as session:
         users = list(session.scalars(select(Vote.user_id).distinct()))[:20]
         ids = list(session.scalars(select(Paper.id)))
-    vectors = np.vstack(list(synthetic_vectors(pool_size, 384, seed=5)))
+    vectors = np.vstack(list(synthetic_vectors(pool_size, default_vector_model(SHARED.parent), seed=5)))
     # The library's own papers stand for the pool's ids (their authors and categories are real).
     pool_ids = np.array((ids * (pool_size // len(ids) + 1))[:pool_size], dtype=np.int64)
     pool = CandidatePool(pool_ids, vectors.astype(np.float32), [None] * pool_size)

@@ -29,7 +29,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import command_line, record
-from synthetic import Vocabulary, sample_queries, synthetic_papers, synthetic_vectors
+from synthetic import Vocabulary, default_vector_model, sample_queries, synthetic_papers, synthetic_vectors
 
 from paperboy.config import Settings
 from paperboy.db.engine import engine_from_settings, session_factory
@@ -67,7 +67,7 @@ def load_database(settings: Settings, papers: int, signature: str, dim: int) -> 
     upgrade(engine)
     vocabulary = Vocabulary.from_shared_data(settings.shared_data)
     now = datetime.now(UTC).replace(tzinfo=None)
-    vectors = synthetic_vectors(papers, dim)
+    vectors = synthetic_vectors(papers, default_vector_model(settings.shared_data))
     block: list[np.ndarray] = []
     paper_rows: list[dict[str, Any]] = []
     embedding_rows: list[dict[str, Any]] = []

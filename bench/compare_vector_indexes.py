@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synthetic import synthetic_vectors
+from synthetic import default_vector_model, synthetic_vectors
 
 RESULTS = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
 M, EF_CONSTRUCTION, EF_SEARCH, K = 16, 128, 96, 10
@@ -103,8 +103,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    data = np.vstack(list(synthetic_vectors(args.vectors, 384)))
-    queries = np.vstack(list(synthetic_vectors(args.queries, 384, seed=99)))
+    shared = Path(os.environ.get("PAPERBOY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    drawn = np.vstack(list(synthetic_vectors(args.queries + args.vectors, default_vector_model(shared))))
+    queries, data = drawn[: args.queries], drawn[args.queries :]  # queries from the same topics
     exact = np.argsort(-(queries @ data.T), axis=1)[:, :K]
     candidates: dict[str, Callable[[], Any]] = {
         "usearch i8": lambda: build_usearch(data, "i8"),

@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import sys
+from typing import Any
 
 import typer
 from pydantic import ValidationError
@@ -43,6 +44,9 @@ app.command("subscribe")(subscribe_command)
 app.command("unsubscribe")(unsubscribe_command)
 app.command("index")(index_command)
 app.command("search")(search_command)
+
+
+MAX_WORKERS = 32
 
 
 @app.callback()
@@ -86,6 +90,12 @@ def serve(
     ctx: typer.Context,
     host: str | None = typer.Option(None, help="Listen address (default: PAPERBOY_HOST)."),
     port: int | None = typer.Option(None, help="Port (default: PAPERBOY_PORT)."),
+    workers: int = typer.Option(
+        1,
+        "--workers",
+        help="Server processes sharing the port: more answer more requests at once on more cores "
+        "(each adds about 150 MB; the indexes are memory-mapped and shared). Default 1.",
+    ),
 ) -> None:
     """Start the web service."""
     import uvicorn
@@ -94,9 +104,12 @@ def serve(
     from paperboy.search.factory import make_embedder, make_indexer
     from paperboy.search.scheduler import background_indexer
     from paperboy.web.app import create_app
+    from paperboy.web.worker import WORKERS_ENV
 
     if port is not None and not 1 <= port <= 65535:
         fail(f"--port must be between 1 and 65535, got {port}")
+    if not 1 <= workers <= MAX_WORKERS:
+        fail(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
     # The address served at is the one links in emails point to (without PAPERBOY_BASE_URL).
     settings = ctx.obj.settings.model_copy(
         update={"host": host or ctx.obj.settings.host, "port": port or ctx.obj.settings.port}
@@ -109,26 +122,39 @@ def serve(
             "(PAPERBOY_MAIL_OUTBOX; set PAPERBOY_SMTP_HOST and unset it to send)",
             settings.mail_outbox,
         )
-    embedder = make_embedder(settings)  # one model in memory, shared by searches, the indexer and digests
+    background = settings.index_interval > 0 or settings.digest_interval > 0
+    # One model in memory, shared by searches, the indexer and digests (workers load their own).
+    embedder = make_embedder(settings) if workers == 1 or background else None
     jobs = []
-    if settings.index_interval > 0:
+    if settings.index_interval > 0 and embedder is not None:
         indexer = make_indexer(settings, ctx.obj.sessions, embedder)
         jobs.append(background_indexer(indexer, settings.index_interval))
-    if settings.digest_interval > 0:
+    if settings.digest_interval > 0 and embedder is not None:
         jobs.append(background_digests(settings, ctx.obj.sessions, embedder, settings.digest_interval))
     for job in jobs:
         job.start()
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        # Forwarded headers only from configured proxies: anyone else could forge the client address
+        # that rate limits count (uvicorn would otherwise believe any local process).
+        "proxy_headers": bool(settings.trusted_proxies.strip()),
+        "forwarded_allow_ips": settings.trusted_proxies.strip() or None,
+    }
     try:
-        uvicorn.run(
-            create_app(settings, embedder=embedder),
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            # Forwarded headers only from configured proxies: anyone else could forge the client address
-            # that rate limits count (uvicorn would otherwise believe any local process).
-            proxy_headers=bool(settings.trusted_proxies.strip()),
-            forwarded_allow_ips=settings.trusted_proxies.strip() or None,
-        )
+        if workers == 1:
+            uvicorn.run(create_app(settings, embedder=embedder), **options)
+        else:
+            # Each worker reads its settings from the environment (paperboy/web/worker.py).
+            os.environ.update(
+                {
+                    "PAPERBOY_HOST": settings.host,
+                    "PAPERBOY_PORT": str(settings.port),
+                    WORKERS_ENV: str(workers),
+                }
+            )
+            uvicorn.run("paperboy.web.worker:app", factory=True, workers=workers, **options)
     finally:
         for job in jobs:
             job.stop()

@@ -19,8 +19,9 @@ from paperboy.search.service import SearchService
 EMBEDDERS = ("minilm-int8",)
 
 
-def make_embedder(settings: Settings) -> Embedder:
-    """The configured embedder; EmbedderUnavailable says what to install when its files are missing."""
+def make_embedder(settings: Settings, query_threads: int = 2) -> Embedder:
+    """The configured embedder; EmbedderUnavailable says what to install when its files are missing.
+    `query_threads`: 2 answers one query fastest; 1 when several server processes share the cores."""
     if settings.embedder not in EMBEDDERS:
         raise EmbedderUnavailable(
             f"PAPERBOY_EMBEDDER: unknown model {settings.embedder!r} (known: {', '.join(EMBEDDERS)})"
@@ -31,6 +32,7 @@ def make_embedder(settings: Settings) -> Embedder:
         max_chunks=settings.embed_max_chunks,
         quantize=settings.embed_quantize,
         cache_dir=settings.model_cache,
+        query_threads=query_threads,
     )
 
 

@@ -48,7 +48,7 @@ from paperboy.web.routes import (
     subscription_pages,
 )
 from paperboy.web.search_api import search_router
-from paperboy.web.security import RateLimiter, SecurityHeadersMiddleware
+from paperboy.web.security import RateLimiter, SecurityHeadersMiddleware, worker_share
 
 HERE = Path(__file__).parent
 # Swagger UI 5 (it renders OpenAPI 3.1, which FastAPI writes), from the swagger-ui-py package: no CDN.
@@ -99,9 +99,14 @@ def make_templates() -> Jinja2Templates:
 
 
 def create_app(
-    settings: Settings, embedder: Embedder | None = None, fetch_paper: Fetcher | None = None
+    settings: Settings,
+    embedder: Embedder | None = None,
+    fetch_paper: Fetcher | None = None,
+    workers: int = 1,
 ) -> FastAPI:
-    """Build the ASGI app for `settings` (tests may pass an embedder to share, and an arXiv fetcher)."""
+    """Build the ASGI app for `settings` (tests may pass an embedder to share, and an arXiv fetcher).
+    `workers`: how many server processes share the port; each counts its own share of every rate limit,
+    so together they never allow more than the limit."""
     engine = engine_from_settings(settings)
     sessions = session_factory(engine)
     app = FastAPI(
@@ -129,10 +134,10 @@ def create_app(
         fetch_paper=fetch_paper or arxiv_fetcher(settings),
         digests=DigestService(settings, sessions),
         limiters={
-            "auth": RateLimiter(settings.rate_limit_auth),
+            "auth": RateLimiter(worker_share(settings.rate_limit_auth, workers)),
             # Failed sign-ins per account, whatever address they come from (ASVS 2.2.1).
-            "account": RateLimiter(settings.rate_limit_auth, window=900),
-            "write": RateLimiter(settings.rate_limit_write),
+            "account": RateLimiter(worker_share(settings.rate_limit_auth, workers), window=900),
+            "write": RateLimiter(worker_share(settings.rate_limit_write, workers)),
         },
     )
     app.add_middleware(ErrorBoundaryMiddleware)

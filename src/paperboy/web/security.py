@@ -119,6 +119,12 @@ def csrf_valid(request: Request, key: bytes, submitted: object) -> bool:
 # --- Rate limits ---------------------------------------------------------------------------------
 
 
+def worker_share(limit: int, workers: int) -> int:
+    """One server process's part of a limit that `workers` processes enforce without sharing counts
+    (at least 1, so a limit is never turned into a ban)."""
+    return max(1, limit // max(1, workers))
+
+
 class RateLimiter:
     """At most `limit` events per `window` seconds per key; `hit` says how long to wait when over."""
 

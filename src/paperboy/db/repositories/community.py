@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session, joinedload
@@ -49,42 +48,33 @@ def visible_entries() -> Select[DailyEntry]:
     )
 
 
-def _grouped(session: Session, query: Select[Any, Any]) -> dict[int, int]:
-    return {int(key): int(value or 0) for key, value in session.execute(query)}
-
-
 def paper_totals(session: Session, paper_ids: Sequence[int]) -> dict[int, Totals]:
-    """Totals of each given paper that exists."""
+    """Totals of each given paper that exists, in one query per chunk (a search page asks on every
+    request, so round trips count)."""
+    local_votes = select(func.count()).where(Vote.paper_id == Paper.id).correlate(Paper).scalar_subquery()
+    imported_comments = (
+        select(func.max(DailyEntry.num_comments_imported))
+        .where(DailyEntry.paper_id == Paper.id, visible_entry())
+        .correlate(Paper)
+        .scalar_subquery()
+    )
+    local_comments = (
+        select(func.count())
+        .where(Comment.paper_id == Paper.id, Comment.deleted.is_(False), Comment.hidden.is_(False))
+        .correlate(Paper)
+        .scalar_subquery()
+    )
     found: dict[int, Totals] = {}
     ids = list(dict.fromkeys(paper_ids))
     for start in range(0, len(ids), _IN_CHUNK):
-        chunk = ids[start : start + _IN_CHUNK]
-        imported_votes = _grouped(
-            session, select(Paper.id, Paper.upvotes_imported).where(Paper.id.in_(chunk))
-        )
-        local_votes = _grouped(
-            session,
-            select(Vote.paper_id, func.count()).where(Vote.paper_id.in_(chunk)).group_by(Vote.paper_id),
-        )
-        imported_comments = _grouped(
-            session,
-            select(DailyEntry.paper_id, func.max(DailyEntry.num_comments_imported))
-            .join(Paper, Paper.id == DailyEntry.paper_id)
-            .where(DailyEntry.paper_id.in_(chunk), visible_entry())
-            .group_by(DailyEntry.paper_id),
-        )
-        local_comments = _grouped(
-            session,
-            select(Comment.paper_id, func.count())
-            .where(Comment.paper_id.in_(chunk), Comment.deleted.is_(False), Comment.hidden.is_(False))
-            .group_by(Comment.paper_id),
-        )
-        for paper_id, imported in imported_votes.items():
-            from_hf = imported_comments.get(paper_id, 0)
-            found[paper_id] = Totals(
-                upvotes=imported + local_votes.get(paper_id, 0),
-                comments=from_hf + local_comments.get(paper_id, 0),
-                imported_comments=from_hf,
+        query = select(
+            Paper.id, Paper.upvotes_imported, local_votes, imported_comments, local_comments
+        ).where(Paper.id.in_(ids[start : start + _IN_CHUNK]))
+        for paper_id, imported, votes, from_hf, comments in session.execute(query):
+            found[int(paper_id)] = Totals(
+                upvotes=int(imported or 0) + int(votes or 0),
+                comments=int(from_hf or 0) + int(comments or 0),
+                imported_comments=int(from_hf or 0),
             )
     return found
 

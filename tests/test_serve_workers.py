@@ -1,0 +1,86 @@
+"""`paperboy serve --workers N`: several processes answer on one port, stop together, and keep the rate
+limits to what is configured (each process enforces its share)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from mail_support import free_port
+from typer.testing import CliRunner
+
+from paperboy.cli import app as cli_app
+from paperboy.config import Settings
+from paperboy.web.app import create_app
+from paperboy.web.security import worker_share
+
+PAPERBOY = Path(sys.executable).parent / "paperboy"
+
+
+@pytest.mark.parametrize("workers", ["0", "33"])
+def test_a_worker_count_out_of_range_is_refused(cli: CliRunner, workers: str) -> None:
+    result = cli.invoke(cli_app, ["serve", "--workers", workers])
+    assert result.exit_code == 2 and f"--workers must be between 1 and 32, got {workers}" in result.output
+
+
+def test_workers_together_allow_no_more_than_the_limit(settings: Settings) -> None:
+    assert [worker_share(10, n) for n in (1, 2, 3, 4)] == [10, 5, 3, 2]
+    assert worker_share(1, 4) == 1, "a limit is never turned into a ban"
+    for workers in (1, 3):
+        limiters = create_app(settings, workers=workers).state.web.limiters
+        assert limiters["write"].limit * workers <= settings.rate_limit_write
+        assert limiters["auth"].limit * workers <= settings.rate_limit_auth
+        assert limiters["account"].limit * workers <= settings.rate_limit_auth
+    assert create_app(settings).state.web.limiters["write"].limit == settings.rate_limit_write
+
+
+def _worker_pids(parent: int) -> list[int]:
+    """Children of `parent` that are uvicorn workers (multiprocessing's spawned processes)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid)
+        for pid in children
+        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+def test_two_workers_answer_on_one_port_and_stop_together(cli: CliRunner, cli_env: dict[str, str]) -> None:
+    assert cli.invoke(cli_app, ["init"]).exit_code == 0
+    port = free_port()
+    env = {**cli_env, "PAPERBOY_PORT": str(port), "HF_HUB_OFFLINE": "1", "PAPERBOY_DIGEST_INTERVAL": "0"}
+    server = subprocess.Popen(
+        [str(PAPERBOY), "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 90
+        workers: list[int] = []
+        while time.monotonic() < deadline:
+            workers = _worker_pids(server.pid)
+            try:
+                if len(workers) == 2 and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
+            time.sleep(0.2)
+        assert len(workers) == 2, workers
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for _ in range(6):  # new connections each: the kernel hands them to either worker
+                response = client.get("/api/papers/search", params={"q": "diffusion"}, headers={"Connection": "close"})
+                assert response.status_code == 200 and response.json() == []
+            assert client.get("/api/papers").status_code == 200
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=60) == 0
+        output = server.stdout.read().decode()  # type: ignore[union-attr]
+        assert output.count("Application startup complete") == 2, output
+        for pid in workers:
+            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
