@@ -103,7 +103,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    shared = Path(os.environ.get("PAPERBOY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+    shared = Path(
+        os.environ.get("PAPERBOY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
+    )
     drawn = np.vstack(list(synthetic_vectors(args.queries + args.vectors, default_vector_model(shared))))
     queries, data = drawn[: args.queries], drawn[args.queries :]  # queries from the same topics
     exact = np.argsort(-(queries @ data.T), axis=1)[:, :K]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mail_support import free_port
 from typer.testing import CliRunner
 
+from mail_support import free_port
 from paperboy.cli import app as cli_app
 from paperboy.config import Settings
 from paperboy.web.app import create_app
@@ -42,11 +42,7 @@ def test_workers_together_allow_no_more_than_the_limit(settings: Settings) -> No
 def _worker_pids(parent: int) -> list[int]:
     """Children of `parent` that are uvicorn workers (multiprocessing's spawned processes)."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
-    return [
-        int(pid)
-        for pid in children
-        if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    ]
+    return [int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def test_two_workers_answer_on_one_port_and_stop_together(cli: CliRunner, cli_env: dict[str, str]) -> None:
@@ -71,7 +67,9 @@ def test_two_workers_answer_on_one_port_and_stop_together(cli: CliRunner, cli_en
         assert len(workers) == 2, workers
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
             for _ in range(6):  # new connections each: the kernel hands them to either worker
-                response = client.get("/api/papers/search", params={"q": "diffusion"}, headers={"Connection": "close"})
+                response = client.get(
+                    "/api/papers/search", params={"q": "diffusion"}, headers={"Connection": "close"}
+                )
                 assert response.status_code == 200 and response.json() == []
             assert client.get("/api/papers").status_code == 200
         server.send_signal(signal.SIGTERM)
@@ -79,7 +77,9 @@ def test_two_workers_answer_on_one_port_and_stop_together(cli: CliRunner, cli_en
         output = server.stdout.read().decode()  # type: ignore[union-attr]
         assert output.count("Application startup complete") == 2, output
         for pid in workers:
-            assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            assert (
+                not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
+            )
     finally:
         if server.poll() is None:
             server.kill()

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -62,6 +62,7 @@ LINKED_FIELDS = frozenset({"abstract", "comments", "journal_ref"})
 """The fields code and project links are found in."""
 _IN_CHUNK = 500
 _UPSERT_ATTEMPTS = 5
+_INSERTED_COLUMNS = tuple(column.key for column in Paper.__table__.columns if column.key != "id")
 
 
 @dataclass
@@ -239,11 +240,12 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
     papers = load_papers(session, (r.arxiv_id for r in records), lock=True)
     stale: list[Paper] = []
     authored: list[Paper] = []  # new papers and changed author lists: their author rows are rewritten
+    fresh: list[Paper] = []  # inserted in bulk after the loop (a later record may still merge into one)
     for record in records:
         paper = papers.get(record.arxiv_id)
         if paper is None:
             paper = _new_paper(record, now)
-            session.add(paper)
+            fresh.append(paper)
             papers[record.arxiv_id] = paper
             stale.append(paper)
             authored.append(paper)
@@ -265,10 +267,41 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
             authored.append(paper)
         if changed & INDEXED_FIELDS:
             stale.append(paper)
+    _insert_new(session, fresh)
     session.flush()
     store_author_rows(session, authored)
     enqueue_for_index(session, (paper.id for paper in stale))
     return counts
+
+
+def _insert_new(session: Session, papers: list[Paper]) -> None:
+    """Insert new papers and their versions in two bulk statements and give the objects their ids.
+
+    The objects stay out of the session: a snapshot brings millions of new papers, and the unit of work
+    (identity map, events, one flush plan per object) cost four times what the rows do.
+    """
+    if not papers:
+        return
+    rows = [{key: getattr(paper, key) for key in _INSERTED_COLUMNS} for paper in papers]
+    for row in rows:  # the lists' column defaults apply at a flush, which these objects never see
+        row["keywords"] = row["keywords"] or []
+        row["code_urls"] = row["code_urls"] or []
+    # Core executemany, then the ids by arXiv id. (The ORM's bulk insert starts a new statement whenever
+    # the set of NULL columns changes, and RETURNING in parameter order makes SQLite insert row by row.)
+    session.execute(insert(Paper.__table__), rows)
+    by_arxiv_id = {paper.arxiv_id: paper for paper in papers}
+    keys = list(by_arxiv_id)
+    for start in range(0, len(keys), _IN_CHUNK):
+        query = select(Paper.arxiv_id, Paper.id).where(Paper.arxiv_id.in_(keys[start : start + _IN_CHUNK]))
+        for arxiv_id, paper_id in session.execute(query):
+            by_arxiv_id[arxiv_id].id = paper_id
+    versions = [
+        {"paper_id": paper.id, "version": v.version, "submitted_at": v.submitted_at, "size": v.size}
+        for paper in papers
+        for v in paper.versions
+    ]
+    if versions:
+        session.execute(insert(PaperVersion.__table__), versions)
 
 
 def mark_deleted(session: Session, records: Sequence[DeletedRecord]) -> UpsertCounts:
