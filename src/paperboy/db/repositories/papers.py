@@ -15,9 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -62,7 +62,9 @@ LINKED_FIELDS = frozenset({"abstract", "comments", "journal_ref"})
 """The fields code and project links are found in."""
 _IN_CHUNK = 500
 _UPSERT_ATTEMPTS = 5
-_INSERTED_COLUMNS = tuple(column.key for column in Paper.__table__.columns if column.key != "id")
+_PAPERS = cast(Table, Paper.__table__)
+_VERSIONS = cast(Table, PaperVersion.__table__)
+_INSERTED_COLUMNS = tuple(column.key for column in _PAPERS.columns if column.key != "id")
 
 
 @dataclass
@@ -288,7 +290,7 @@ def _insert_new(session: Session, papers: list[Paper]) -> None:
         row["code_urls"] = row["code_urls"] or []
     # Core executemany, then the ids by arXiv id. (The ORM's bulk insert starts a new statement whenever
     # the set of NULL columns changes, and RETURNING in parameter order makes SQLite insert row by row.)
-    session.execute(insert(Paper.__table__), rows)
+    session.execute(insert(_PAPERS), rows)
     by_arxiv_id = {paper.arxiv_id: paper for paper in papers}
     keys = list(by_arxiv_id)
     for start in range(0, len(keys), _IN_CHUNK):
@@ -301,7 +303,7 @@ def _insert_new(session: Session, papers: list[Paper]) -> None:
         for v in paper.versions
     ]
     if versions:
-        session.execute(insert(PaperVersion.__table__), versions)
+        session.execute(insert(_VERSIONS), versions)
 
 
 def mark_deleted(session: Session, records: Sequence[DeletedRecord]) -> UpsertCounts:
