@@ -126,13 +126,13 @@ def _paperboy_client(port: int, queries: list[str], barrier: Any, results: Any) 
     with httpx.Client(timeout=60) as client:
         client.get(url, params={"q": "warm up", "limit": 10}).raise_for_status()
         barrier.wait()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         samples = []
         for q in queries:
             t = time.perf_counter()
             client.get(url, params={"q": q, "limit": 10}).raise_for_status()
             samples.append((time.perf_counter() - t) * 1000)
-    results.put((started, time.monotonic(), samples))
+    results.put((started, time.monotonic(), samples, time.process_time() - cpu))
 
 
 def _anchor_client(
@@ -145,37 +145,57 @@ def _anchor_client(
         cursor.execute(f"SET hnsw.ef_search = {int(ef_search)}")
         anchor.search(cursor, "warm up", embedder.embed_query("warm up"))
         barrier.wait()
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.process_time()
         samples = []
         for q in queries:
             t = time.perf_counter()
             hits = anchor.search(cursor, q, embedder.embed_query(q))
             json.dumps([hit.__dict__ for hit in hits])  # what a web handler would then send
             samples.append((time.perf_counter() - t) * 1000)
-    results.put((started, time.monotonic(), samples))
+    results.put((started, time.monotonic(), samples, time.process_time() - cpu))
 
 
 def run_clients(
-    target: Callable[..., None], args: tuple[Any, ...], queries: list[str], n: int
+    target: Callable[..., None], args: tuple[Any, ...], queries: list[str], n: int, server_pid: int
 ) -> dict[str, Any]:
-    """`n` client processes splitting `queries`; latency percentiles and queries/s from first start to
-    last finish (process start-up and model loading left out: they wait at a barrier)."""
+    """`n` client processes splitting `queries`; latency percentiles, queries/s from first start to last
+    finish (process start-up and model loading left out: they wait at a barrier), and the CPU time per
+    query of the server's processes and of the clients'."""
     context = multiprocessing.get_context("spawn")
-    barrier = context.Barrier(n)
+    barrier = context.Barrier(n + 1)  # this process too: it reads the server's CPU time at the start
     results = context.Queue()
     processes = [
         context.Process(target=target, args=(*args, queries[i::n], barrier, results)) for i in range(n)
     ]
     for process in processes:
         process.start()
+    barrier.wait(timeout=600)
+    server_cpu = tree_cpu_s(server_pid)
     outcomes = [results.get(timeout=1800) for _ in processes]
+    server_cpu = tree_cpu_s(server_pid) - server_cpu
     for process in processes:
         process.join(timeout=60)
         if process.exitcode != 0:
             raise RuntimeError(f"a client process failed (exit code {process.exitcode})")
-    samples = [s for _, _, part in outcomes for s in part]
-    elapsed = max(end for _, end, _ in outcomes) - min(start for start, _, _ in outcomes)
-    return {**summarize(samples), "qps": round(len(samples) / elapsed, 1)}
+    samples = [s for _, _, part, _ in outcomes for s in part]
+    elapsed = max(end for _, end, _, _ in outcomes) - min(start for start, _, _, _ in outcomes)
+    return {
+        **summarize(samples),
+        "qps": round(len(samples) / elapsed, 1),
+        "server_cpu_ms_per_query": round(server_cpu * 1000 / len(samples), 2),
+        "client_cpu_ms_per_query": round(sum(cpu for *_, cpu in outcomes) * 1000 / len(samples), 2),
+    }
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds of a process, its live descendants, and the children they have reaped."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return 0.0
+    own = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
+    return own + sum(tree_cpu_s(int(child)) for child in children)
 
 
 # --- the measurements ----------------------------------------------------------------------------------
@@ -347,15 +367,20 @@ def main() -> None:
     print(json.dumps(results, indent=2), flush=True)
 
     uri = server.get_uri("bench")
+    postgres_pid = int((workdir / "pg" / "postmaster.pid").read_text().split()[0])
     paperboy_server, port = serve_paperboy(home, args.workers)
     try:
         for i, n in enumerate(clients):
             part = queries[(i + 1) * args.queries : (i + 2) * args.queries]
             print(f"{n} client(s): paperboy ...", flush=True)
-            results[f"paperboy_{n}_clients"] = run_clients(_paperboy_client, (port,), part, n)
+            results[f"paperboy_{n}_clients"] = run_clients(
+                _paperboy_client, (port,), part, n, paperboy_server.pid
+            )
             print(f"{n} client(s): anchor ...", flush=True)
             threads = 2 if n == 1 else 1  # one onnxruntime thread per client once they outnumber cores
-            results[f"anchor_{n}_clients"] = run_clients(_anchor_client, (uri, ef_search, threads), part, n)
+            results[f"anchor_{n}_clients"] = run_clients(
+                _anchor_client, (uri, ef_search, threads), part, n, postgres_pid
+            )
             print(json.dumps({k: v for k, v in results.items() if k.endswith(f"_{n}_clients")}), flush=True)
         results["paperboy_serving_pss_mb"] = round(process_tree_pss_mb(paperboy_server.pid), 1)
     finally:
