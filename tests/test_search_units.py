@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,3 +188,23 @@ def test_vector_and_model_libraries_load_in_either_order() -> None:
     for order in ("import usearch.index, onnxruntime", "import onnxruntime, usearch.index"):
         done = subprocess.run([sys.executable, "-c", order], capture_output=True, timeout=120)
         assert done.returncode == 0, (order, done.returncode, done.stderr[-500:])
+
+
+def test_the_embedder_runs_on_a_gpu_when_there_is_one_and_on_the_cpu_when_told() -> None:
+    """No GPU here: the provider lists onnxruntime would report are given (the choice is what is tested)."""
+    from paperboy.search.embedder import EmbedderUnavailable, execution_providers
+
+    gpu = ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert execution_providers("auto", gpu) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    assert execution_providers("auto", ["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    assert execution_providers("cpu", gpu) == ["CPUExecutionProvider"]
+    assert execution_providers("cuda", gpu) == ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    with pytest.raises(EmbedderUnavailable, match="PAPERBOY_EMBED_DEVICE=cuda: this onnxruntime has no CUDA"):
+        execution_providers("cuda", ["CPUExecutionProvider"])
+
+
+def test_a_device_setting_other_than_auto_cpu_or_cuda_is_refused(cli: Any) -> None:
+    from paperboy.cli import app as cli_app
+
+    result = cli.invoke(cli_app, ["config"], env={"PAPERBOY_EMBED_DEVICE": "tpu"})
+    assert result.exit_code != 0 and "PAPERBOY_EMBED_DEVICE" in result.output

@@ -7,7 +7,7 @@ README honest. Nothing is read at import time: callers build a `Settings()` and 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         True,
         description="Run the embedding model with dynamic int8 quantization (about 3.5x faster documents, same "
         "SciFact quality); false: the packaged float32 graph.",
+    )
+    embed_device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto",
+        description="Where the embedding model runs: auto (a CUDA GPU when onnxruntime-gpu sees one, else "
+        "the CPU), cpu (always), or cuda (fail if there is none). On a GPU also set "
+        "PAPERBOY_EMBED_QUANTIZE=false: int8 layers run on the CPU there (docs/SCALING.md).",
     )
     model_cache: Path | None = Field(
         None,

@@ -128,6 +128,22 @@ def quantized_graph(source: Path, cache_dir: Path) -> Path:
     return target
 
 
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def execution_providers(device: str, available: Sequence[str]) -> list[str]:
+    """onnxruntime providers for `device` (auto, cpu or cuda), given those this onnxruntime build has."""
+    if device == "cpu" or (device == "auto" and CUDA not in available):
+        return [CPU]
+    if CUDA not in available:
+        raise EmbedderUnavailable(
+            "PAPERBOY_EMBED_DEVICE=cuda: this onnxruntime has no CUDA provider (install onnxruntime-gpu "
+            f"and a CUDA runtime; available: {', '.join(available) or 'none'})"
+        )
+    return [CUDA, CPU]
+
+
 class MiniLmOnnxEmbedder:
     """all-MiniLM-L6-v2 with mean pooling over the first 256 tokens (optionally more windows, averaged)."""
 
@@ -144,6 +160,7 @@ class MiniLmOnnxEmbedder:
         cache_dir: Path | None = None,
         session_threads: int = 1,
         max_tokens: int = MINILM_MAX_TOKENS,
+        device: str = "auto",
     ) -> None:
         """`threads` document sessions of `session_threads` threads each (the defaults, one single-threaded
         session per core, measure fastest: docs/BENCHMARKS.md); `max_tokens` is the window (256 is what
@@ -167,6 +184,9 @@ class MiniLmOnnxEmbedder:
         self.signature = f"{self.name}{variant}|max_tokens={max_tokens}|chunks={max_chunks}"
         if quantize and batch_size > 1:
             self.signature += f"|batch={batch_size}"  # activation scales then span the batch
+        import onnxruntime as ort
+
+        self.providers = execution_providers(device, ort.get_available_providers())
         self._lock = Lock()
         self._query_session: Any = None
         self._document_sessions: queue.SimpleQueue[Any] | None = None
@@ -183,7 +203,7 @@ class MiniLmOnnxEmbedder:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if not spinning:
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(str(self._model_path), options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(str(self._model_path), options, providers=self.providers)
 
     def _query(self) -> Any:
         """The session for single queries: two threads without spinning, so that idle threads do not burn

@@ -33,6 +33,7 @@ def make_embedder(settings: Settings, query_threads: int = 2) -> Embedder:
         quantize=settings.embed_quantize,
         cache_dir=settings.model_cache,
         query_threads=query_threads,
+        device=settings.embed_device,
     )
 
 
