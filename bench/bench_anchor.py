@@ -328,7 +328,9 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/paperboy-anchor")
     parser.add_argument("--queries", type=int, default=300, help="Queries per measurement (each distinct).")
     parser.add_argument("--clients", default="1,8,32", help="Concurrent client counts, comma-separated.")
-    parser.add_argument("--workers", type=int, default=1, help="paperboy serve --workers.")
+    parser.add_argument(
+        "--workers", default="1,2", help="paperboy serve --workers values to measure, comma-separated."
+    )
     parser.add_argument("--reuse", action="store_true", help="Reuse what an earlier run built in --workdir.")
     parser.add_argument("--build-only", action="store_true", help="Build both sides, measure nothing.")
     parser.add_argument("--no-scifact", action="store_true", help="Leave out the SciFact quality comparison.")
@@ -340,7 +342,8 @@ def main() -> None:
     workdir = Path(args.workdir)
     home = workdir / "paperboy"
     clients = [int(c) for c in args.clients.split(",")]
-    results: dict[str, Any] = {"papers": args.papers, "paperboy_workers": args.workers}
+    workers = [int(w) for w in args.workers.split(",")]
+    results: dict[str, Any] = {"papers": args.papers, "paperboy_workers": workers}
     results |= prepare_paperboy(home, args.papers, args.reuse)
     server = start_postgres(workdir / "pg")
     results |= prepare_anchor(server, "bench", home / "paperboy.db", MiniLmOnnxEmbedder.dim, args.reuse)
@@ -368,32 +371,37 @@ def main() -> None:
 
     uri = server.get_uri("bench")
     postgres_pid = int((workdir / "pg" / "postmaster.pid").read_text().split()[0])
-    paperboy_server, port = serve_paperboy(home, args.workers)
-    try:
-        for i, n in enumerate(clients):
-            part = queries[(i + 1) * args.queries : (i + 2) * args.queries]
-            print(f"{n} client(s): paperboy ...", flush=True)
-            results[f"paperboy_{n}_clients"] = run_clients(
-                _paperboy_client, (port,), part, n, paperboy_server.pid
-            )
-            print(f"{n} client(s): anchor ...", flush=True)
-            threads = 2 if n == 1 else 1  # one onnxruntime thread per client once they outnumber cores
-            results[f"anchor_{n}_clients"] = run_clients(
-                _anchor_client, (uri, ef_search, threads), part, n, postgres_pid
-            )
-            print(json.dumps({k: v for k, v in results.items() if k.endswith(f"_{n}_clients")}), flush=True)
-        results["paperboy_serving_pss_mb"] = round(process_tree_pss_mb(paperboy_server.pid), 1)
-    finally:
-        paperboy_server.terminate()
-        paperboy_server.wait(timeout=60)
+    # Each level alternates the sides (one Paperboy server per worker count, then the anchor), all on
+    # the same queries, so drifts of a noisy machine hit both.
+    for i, n in enumerate(clients):
+        part = queries[(i + 1) * args.queries : (i + 2) * args.queries]
+        for w in workers:
+            paperboy_server, port = serve_paperboy(home, w)
+            try:
+                print(f"{n} client(s): paperboy with {w} worker(s) ...", flush=True)
+                results[f"paperboy_w{w}_{n}_clients"] = run_clients(
+                    _paperboy_client, (port,), part, n, paperboy_server.pid
+                )
+                results[f"paperboy_w{w}_serving_pss_mb"] = round(process_tree_pss_mb(paperboy_server.pid), 1)
+            finally:
+                paperboy_server.terminate()
+                paperboy_server.wait(timeout=60)
+        print(f"{n} client(s): anchor ...", flush=True)
+        threads = 2 if n == 1 else 1  # one onnxruntime thread per client once they outnumber cores
+        results[f"anchor_{n}_clients"] = run_clients(
+            _anchor_client, (uri, ef_search, threads), part, n, postgres_pid
+        )
+        print(json.dumps({k: v for k, v in results.items() if k.endswith(f"_{n}_clients")}), flush=True)
     results["anchor_server_pss_mb"] = round(anchor.postgres_pss_mb(workdir / "pg"), 1)
     for n in clients:
-        p, a = results[f"paperboy_{n}_clients"], results[f"anchor_{n}_clients"]
-        results[f"ratio_{n}_clients"] = {
-            "qps_paperboy_over_anchor": round(p["qps"] / a["qps"], 2),
-            "p50_paperboy_over_anchor": round(p["p50_ms"] / a["p50_ms"], 2),
-            "p99_paperboy_over_anchor": round(p["p99_ms"] / a["p99_ms"], 2),
-        }
+        a = results[f"anchor_{n}_clients"]
+        for w in workers:
+            p = results[f"paperboy_w{w}_{n}_clients"]
+            results[f"ratio_w{w}_{n}_clients"] = {
+                "qps_paperboy_over_anchor": round(p["qps"] / a["qps"], 2),
+                "p50_paperboy_over_anchor": round(p["p50_ms"] / a["p50_ms"], 2),
+                "p99_paperboy_over_anchor": round(p["p99_ms"] / a["p99_ms"], 2),
+            }
     if not args.no_scifact:
         results |= scifact(server, workdir)
     server.cleanup()
