@@ -40,7 +40,7 @@ CREATE TABLE papers (
     title text NOT NULL,
     abstract text NOT NULL,
     authors jsonb NOT NULL,
-    published_at timestamp NOT NULL,
+    published_at timestamp,
     embedding vector({dim}) NOT NULL,
     fts tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english', title), 'A') || setweight(to_tsvector('english', abstract), 'B')
@@ -118,13 +118,14 @@ class AnchorHit:
     title: str
     abstract: str
     authors: list[str]
-    published_at: str
+    published_at: str | None
     score: float
 
 
 def _hit(row: tuple[Any, ...]) -> AnchorHit:
     pid, arxiv_id, title, abstract, authors, published, score = row
-    return AnchorHit(int(pid), arxiv_id, title, abstract, authors, published.isoformat(), float(score))
+    when = published.isoformat() if published else None
+    return AnchorHit(int(pid), arxiv_id, title, abstract, authors, when, float(score))
 
 
 def search(cursor: Any, query: str, vector: npt.NDArray[np.float32], k: int = 10) -> list[AnchorHit]:
@@ -151,6 +152,7 @@ def dense_ids(cursor: Any, vector: npt.NDArray[np.float32], k: int) -> list[int]
 
 
 # --- loading --------------------------------------------------------------------------------------------
+NULL = struct.pack("!i", -1)
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 
 
@@ -166,7 +168,15 @@ def copy_rows(rows: Iterator[tuple[int, str, str, str, str, str, bytes]], dim: i
     epoch = np.datetime64("2000-01-01T00:00:00")
     vector_head = struct.pack("!hh", dim, 0)
     for pid, arxiv_id, title, abstract, authors, published, vector in rows:
-        micros = int((np.datetime64(published.replace(" ", "T")) - epoch) / np.timedelta64(1, "us"))
+        when = (
+            _field(
+                struct.pack(
+                    "!q", int((np.datetime64(published.replace(" ", "T")) - epoch) / np.timedelta64(1, "us"))
+                )
+            )
+            if published
+            else NULL
+        )
         floats = np.frombuffer(vector, dtype=np.float32).astype(">f4").tobytes()
         yield (
             struct.pack("!h", 7)
@@ -175,7 +185,7 @@ def copy_rows(rows: Iterator[tuple[int, str, str, str, str, str, bytes]], dim: i
             + _field(title.encode())
             + _field(abstract.encode())
             + _field(b"\x01" + authors.encode())
-            + _field(struct.pack("!q", micros))
+            + when
             + _field(vector_head + floats)
         )
     yield struct.pack("!h", -1)

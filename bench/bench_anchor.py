@@ -334,6 +334,9 @@ def main() -> None:
     )
     parser.add_argument("--reuse", action="store_true", help="Reuse what an earlier run built in --workdir.")
     parser.add_argument("--build-only", action="store_true", help="Build both sides, measure nothing.")
+    parser.add_argument(
+        "--scifact-only", action="store_true", help="Only the SciFact quality comparison (no --papers data)."
+    )
     parser.add_argument("--no-scifact", action="store_true", help="Leave out the SciFact quality comparison.")
     parser.add_argument(
         "--no-record", action="store_true", help="Print only; do not append to docs/BENCHMARKS.md."
@@ -344,6 +347,14 @@ def main() -> None:
     home = workdir / "paperboy"
     clients = [int(c) for c in args.clients.split(",")]
     workers = [int(w) for w in args.workers.split(",")]
+    if args.scifact_only:
+        server = start_postgres(workdir / "pg")
+        results = scifact(server, workdir)
+        server.cleanup()
+        print(json.dumps(results, indent=2))
+        if not args.no_record:
+            record(results, command_line())
+        return
     results: dict[str, Any] = {"papers": args.papers, "paperboy_workers": workers}
     results |= prepare_paperboy(home, args.papers, args.reuse)
     server = start_postgres(workdir / "pg")

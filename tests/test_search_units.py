@@ -208,3 +208,20 @@ def test_a_device_setting_other_than_auto_cpu_or_cuda_is_refused(cli: Any) -> No
 
     result = cli.invoke(cli_app, ["config"], env={"PAPERBOY_EMBED_DEVICE": "tpu"})
     assert result.exit_code != 0 and "PAPERBOY_EMBED_DEVICE" in result.output
+
+
+def test_a_restored_vector_index_searches_as_deep_as_a_new_one_in_half_precision(tmp_path: Path) -> None:
+    """usearch keeps neither the search depth in its file (a restored index would search at 64) nor
+    more than int8's two or three bits per component of a unit vector; both cost recall at 1M."""
+    from paperboy.search.vectors import EXPANSION_SEARCH, VectorIndex
+
+    vectors = np.random.default_rng(3).standard_normal((50, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    written = VectorIndex(tmp_path / "vectors.usearch", 384)
+    written.upsert(list(range(1, 51)), vectors, fresh=True)
+    written.save()
+    served = VectorIndex(tmp_path / "vectors.usearch", 384, writable=False)
+    assert served.index.expansion_search == EXPANSION_SEARCH
+    assert str(served.index.dtype).endswith("F16")
+    stored = served.vector(7)
+    assert stored is not None and float(np.abs(stored - vectors[6]).max()) < 1e-3, "f16 keeps 3 digits"
