@@ -41,6 +41,7 @@ from paperboy.db.engine import engine_from_settings, session_factory
 from paperboy.search.embedder import MiniLmOnnxEmbedder
 from paperboy.search.evaluation import load_beir, ndcg_at
 from paperboy.search.indexer import Indexer
+from paperboy.search.store import current_build
 from paperboy.search.vectors import VectorIndex
 
 REPO = Path(__file__).resolve().parent.parent
@@ -72,7 +73,8 @@ def prepare_paperboy(home: Path, papers: int, reuse: bool) -> dict[str, Any]:
 
 
 def paperboy_disk(home: Path) -> dict[str, float]:
-    build = next((home / "index").glob("build-*"))
+    build = current_build(home)
+    assert build is not None, f"{home}: no index"
     return {
         "index_mb": round(dir_size(build) / 2**20, 1),
         "lexical_mb": round(dir_size(build / "lexical") / 2**20, 1),
@@ -228,7 +230,9 @@ def recalls(home: Path, server: Any, database: str, queries: dict[str, np.ndarra
     ids, vectors = stored_vectors(home / "paperboy.db")
     exact = {name: exact_top(vectors, ids, q, 10) for name, q in queries.items()}
     del vectors
-    path = next((home / "index").glob("build-*")) / "vectors.usearch"
+    build = current_build(home)
+    assert build is not None, f"{home}: no index"
+    path = build / "vectors.usearch"
     index = VectorIndex(path, MiniLmOnnxEmbedder.dim, writable=False)
     out: dict[str, Any] = {}
     with connect(server, database) as connection, connection.cursor() as cursor:
@@ -319,6 +323,49 @@ def process_tree_pss_mb(pid: int) -> float:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     kids = [int(c) for c in children.read_text().split()] if children.exists() else []
     return anchor.pss_mb(pid) + sum(process_tree_pss_mb(c) for c in kids)
+
+
+def table(results: dict[str, Any]) -> str:
+    """The side-by-side table of a run, in Markdown (each Paperboy worker count against the anchor)."""
+    workers = results["paperboy_workers"]
+    head = [
+        "",
+        *(f"Paperboy, {w} worker{'s' if w > 1 else ''}" for w in workers),
+        "PostgreSQL FTS + pgvector",
+    ]
+    rows = [head, ["---"] * len(head)]
+
+    def level(key: str) -> list[str]:
+        cells = []
+        for name in [*(f"paperboy_w{w}_{key}" for w in workers), f"anchor_{key}"]:
+            m = results.get(name)
+            cells.append(
+                f"{m['qps']:.0f} q/s, p50 {m['p50_ms']:.1f} / p99 {m['p99_ms']:.0f} ms, "
+                f"CPU {m['server_cpu_ms_per_query'] + m['client_cpu_ms_per_query']:.1f} ms/q"
+                if m
+                else ""
+            )
+        return cells
+
+    for key, label in (
+        ("1_clients", "1 client"),
+        ("8_clients", "8 clients"),
+        ("32_clients", "32 clients"),
+        ("8_clients_repeating", "8 clients, popular queries repeat"),
+    ):
+        if f"anchor_{key}" in results:
+            rows.append([label, *level(key)])
+    best = max(workers, key=lambda w: results.get(f"paperboy_w{w}_8_clients", {}).get("qps", 0))
+    if f"ratio_w{best}_8_clients" in results:
+        ratio = results[f"ratio_w{best}_8_clients"]["qps_paperboy_over_anchor"]
+        rows.append(
+            [
+                f"queries/s at 8 clients, Paperboy ({best} workers) / anchor",
+                *[""] * len(workers),
+                f"{ratio:.2f}x",
+            ]
+        )
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 
 def main() -> None:
@@ -431,6 +478,7 @@ def main() -> None:
         results |= scifact(server, workdir)
     server.cleanup()
     print(json.dumps(results, indent=2))
+    print(table(results))
     if not args.no_record:
         record(results, command_line())
 
