@@ -18,6 +18,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue
 import random
 import shutil
 import subprocess
@@ -31,6 +32,8 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import contextlib
+
 import anchor
 from bench_search import dir_size, free_port, load_database, summarize
 from records import command_line, record
@@ -174,7 +177,15 @@ def run_clients(
         process.start()
     barrier.wait(timeout=600)
     server_cpu = tree_cpu_s(server_pid)
-    outcomes = [results.get(timeout=1800) for _ in processes]
+    outcomes: list[Any] = []
+    peak_pss = 0.0  # sampled while the clients are connected: PostgreSQL's backends exit with them
+    deadline = time.monotonic() + 1800
+    while len(outcomes) < n and time.monotonic() < deadline:
+        peak_pss = max(peak_pss, process_tree_pss_mb(server_pid))
+        with contextlib.suppress(queue.Empty):
+            outcomes.append(results.get(timeout=2.0))
+    if len(outcomes) < n:
+        raise RuntimeError(f"{n - len(outcomes)} client processes did not report within 30 minutes")
     server_cpu = tree_cpu_s(server_pid) - server_cpu
     for process in processes:
         process.join(timeout=60)
@@ -185,6 +196,7 @@ def run_clients(
     return {
         **summarize(samples),
         "qps": round(len(samples) / elapsed, 1),
+        "server_pss_peak_mb": round(peak_pss, 1),
         "server_cpu_ms_per_query": round(server_cpu * 1000 / len(samples), 2),
         "client_cpu_ms_per_query": round(sum(cpu for *_, cpu in outcomes) * 1000 / len(samples), 2),
     }
