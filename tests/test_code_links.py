@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -327,3 +329,19 @@ def test_trending_can_weigh_code_activity(
     assert [i for i in boosted if i not in active] == [i for i in plain if i not in active]
     vine = next(i for i in list_items(client_for().get("/trending").text) if i.arxiv_id == "2410.18775")
     assert "Code · ★ 1.2k" in vine.html, "trending lists show the code chip too"
+
+
+@given(
+    st.lists(
+        st.sampled_from(
+            ["HTTPS://", "http:/", "GitHub.com/", "gitlab.co", "huggingface.co/", "www.", "x/y", " ", "."]
+        )
+        | st.text(max_size=12),
+        max_size=12,
+    ).map("".join)
+)
+def test_the_quick_check_skips_only_texts_the_url_pattern_finds_nothing_in(text: str) -> None:
+    from paperboy.code_links import _URL, _URL_HINTS
+
+    if not any(hint in text.lower() for hint in _URL_HINTS):
+        assert _URL.search(text) is None

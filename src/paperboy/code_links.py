@@ -19,6 +19,9 @@ _URL = re.compile(
     re.I,
 )
 _TRAILING = ".,;:!?)]}'\"*"
+_URL_HINTS = ("http", "github.com", "gitlab.com", "huggingface.co", "bitbucket.org")
+"""What every text _URL matches in contains: most abstracts have none, and the pattern's look-arounds
+at every position cost more than the rest of a paper's ingest mapping."""
 _CODE_HOSTS = {"github.com", "gitlab.com", "bitbucket.org", "huggingface.co"}
 _NOT_REPOSITORIES = {
     "github.com": {
@@ -115,6 +118,9 @@ def find_links(*texts: str | None) -> PaperLinks:
     repositories: dict[str, None] = {}
     project: str | None = None
     for text in texts:
+        lowered = (text or "").lower()
+        if not any(hint in lowered for hint in _URL_HINTS):
+            continue
         for match in _URL.finditer(text or ""):
             url = _clean(match.group(0))
             found = repository(url)
