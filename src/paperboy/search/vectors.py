@@ -56,7 +56,9 @@ class VectorIndex:
             raise RuntimeError(f"{self.path}: not a usearch index file")
         if index.ndim != self.dim:
             raise RuntimeError(f"{self.path}: vectors have {index.ndim} dimensions, the embedder {self.dim}")
-        index.expansion_search = EXPANSION_SEARCH  # not kept in the file: a restored index has usearch's 64
+        # Not kept in the file: a restored index would search at usearch's default, 64. (usearch has a setter;
+        # its stubs hide it.)
+        index.expansion_search = EXPANSION_SEARCH  # type: ignore[misc]
         return index
 
     def refresh(self) -> bool:
