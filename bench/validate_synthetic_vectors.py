@@ -57,7 +57,7 @@ def hardness(base: npt.NDArray[np.float32], queries: npt.NDArray[np.float32]) ->
     for block in _blocks(queries):
         scores = block @ base.T
         mean += float(scores.sum())
-        nearest.append(-np.sort(-np.partition(-scores, 100, axis=1)[:, :101], axis=1))
+        nearest.append(-np.sort(np.partition(-scores, 100, axis=1)[:, :101], axis=1))
     top = np.vstack(nearest)
     exact = [set(np.argsort(-(q @ base.T))[:10]) for q in queries]
     recall = np.mean([len(set(f) & e) / 10 for f, e in zip(found, exact, strict=True)])
