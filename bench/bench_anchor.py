@@ -35,8 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
 import anchor
-from bench_search import dir_size, free_port, load_database, summarize
+from bench_search import dir_size, load_database, summarize
 from records import command_line, record
+from serving import serve
 from synthetic import Vocabulary, default_vector_model, sample_queries, synthetic_vectors
 
 from paperboy.config import Settings
@@ -306,31 +307,6 @@ def scifact(server: Any, workdir: Path) -> dict[str, Any]:
     }
 
 
-def serve_paperboy(home: Path, workers: int) -> tuple[subprocess.Popen[bytes], int]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PAPERBOY_HOME": str(home),
-        "PAPERBOY_PORT": str(port),
-        "HF_HUB_OFFLINE": "1",
-        # Steady state: no background indexer (keyphrases of a freshly loaded million papers would take
-        # the cores for hours) and no digest runs.
-        "PAPERBOY_INDEX_INTERVAL": "0",
-        "PAPERBOY_DIGEST_INTERVAL": "0",
-    }
-    command = [str(PAPERBOY), "serve"] + (["--workers", str(workers)] if workers > 1 else [])
-    server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return server, port
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.kill()
-    raise RuntimeError("paperboy serve did not answer /healthz within two minutes")
-
-
 def process_tree_pss_mb(pid: int) -> float:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     kids = [int(c) for c in children.read_text().split()] if children.exists() else []
@@ -459,7 +435,7 @@ def main() -> None:
     # the same queries, so drifts of a noisy machine hit both.
     for n, part, label in levels:
         for w in workers:
-            paperboy_server, port = serve_paperboy(home, w)
+            paperboy_server, port = serve(home, w)
             try:
                 print(f"{n} client(s): paperboy with {w} worker(s) ...", flush=True)
                 results[f"paperboy_w{w}_{n}_clients{label}"] = run_clients(

@@ -13,8 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -29,6 +27,7 @@ from sqlalchemy import insert
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from records import command_line, record
+from serving import serve
 from synthetic import Vocabulary, default_vector_model, sample_queries, synthetic_papers, synthetic_vectors
 
 from paperboy.config import Settings
@@ -41,7 +40,6 @@ from paperboy.search.indexer import Indexer, content_hash
 from paperboy.search.service import SearchRequest
 
 REPO = Path(__file__).resolve().parent.parent
-PAPERBOY = Path(sys.executable).parent / "paperboy"
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -121,12 +119,6 @@ def load_database(settings: Settings, papers: int, signature: str, dim: int) -> 
         flush()
     engine.dispose()
     return time.perf_counter() - started
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
@@ -212,18 +204,8 @@ def bench_index(args: argparse.Namespace) -> dict[str, Any]:
     embed_samples = [timed(lambda q=q: embedder.embed_query(q)) for q in embedding_queries]
     results["query_embedding"] = summarize(embed_samples)
 
-    port = free_port()
-    env = {**os.environ, "PAPERBOY_HOME": str(workdir), "PAPERBOY_PORT": str(port), "HF_HUB_OFFLINE": "1"}
-    server = subprocess.Popen(
-        [str(PAPERBOY), "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    server, port = serve(workdir)
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         for q in warmup:
             httpx.get(
                 f"http://127.0.0.1:{port}/api/papers/search", params={"q": q}, timeout=30

@@ -28,8 +28,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
-from bench_search import free_port, rss_mb, summarize
+from bench_search import rss_mb, summarize
 from records import command_line, record
+from serving import serve
 from synthetic import Vocabulary, sample_queries
 from synthetic_snapshot import records as snapshot_records
 
@@ -141,26 +142,11 @@ def keyword_index(env: dict[str, str]) -> dict[str, Any]:
     return {"keyword_index_s": round(seconds, 1), "keyword_index_peak_rss_mb": round(indexer.peak_mb, 1)}
 
 
-def page_latencies(env: dict[str, str], workdir: Path, queries: list[str]) -> dict[str, Any]:
-    port = free_port()
-    server_env = {
-        **env,
-        "PAPERBOY_PORT": str(port),
-        "PAPERBOY_INDEX_INTERVAL": "0",
-        "PAPERBOY_DIGEST_INTERVAL": "0",
-    }
-    server = subprocess.Popen(
-        [str(PAPERBOY), "serve"], env=server_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+def page_latencies(env: dict[str, str], home: Path, queries: list[str]) -> dict[str, Any]:
+    server, port = serve(home, env=env)
     results: dict[str, Any] = {}
     try:
         base = f"http://127.0.0.1:{port}"
-        for _ in range(600):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         with httpx.Client(base_url=base, timeout=60) as client:
             newest = client.get("/api/papers", params={"limit": 1}).json()[0]["id"]
             pages = {
@@ -235,7 +221,7 @@ def main() -> None:
     results |= keyword_index(env)
     queries = sample_queries(Vocabulary.from_shared_data(SHARED), 110)
     print("timing pages and the API ...", flush=True)
-    results["latency"] = page_latencies(env, args.workdir, queries)
+    results["latency"] = page_latencies(env, home, queries)
     results["median_of_p50s_ms"] = round(
         float(np.median([v["p50_ms"] for k, v in results["latency"].items() if isinstance(v, dict)])), 2
     )
