@@ -106,6 +106,7 @@ def simulate(sessions: Any, papers: list[Paper], users: int, seed: int = 7) -> d
         for word, n in counts.items():
             if 12 <= n <= len(members) // 4:
                 topics.append((category, word))
+    topics.sort()  # the words came out of sets, whose order changes with each process's string hashing
     authors: dict[str, list[Paper]] = {}
     for paper in papers:
         for name in paper.authors[:3]:
