@@ -32,25 +32,12 @@ from bench_search import rss_mb, summarize
 from records import command_line, record
 from serving import serve
 from synthetic import Vocabulary, sample_queries
-from synthetic_snapshot import records as snapshot_records
+from synthetic_snapshot import write as write_snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 PAPERBOY = Path(sys.executable).parent / "paperboy"
 SHARED = Path(os.environ.get("PAPERBOY_SHARED_DATA", REPO.parent / "shared" / "data"))
 HF_DAILY = SHARED / "fixtures" / "hf_daily_papers" / "daily_papers.json"
-
-
-def write_snapshot(path: Path, count: int) -> float:
-    started = time.perf_counter()
-    vocabulary = Vocabulary.from_shared_data(SHARED)
-    temporary = path.with_suffix(".partial")
-    with temporary.open("w") as handle:
-        for n, item in enumerate(snapshot_records(vocabulary, count), start=1):
-            handle.write(json.dumps(item) + "\n")
-            if n % 250_000 == 0:
-                print(f"  snapshot: {n:,} records ({n / (time.perf_counter() - started):,.0f}/s)", flush=True)
-    temporary.replace(path)
-    return time.perf_counter() - started
 
 
 def papers_in(database: Path) -> int:
@@ -203,7 +190,9 @@ def main() -> None:
     results: dict[str, Any] = {"records": args.records}
     if not snapshot.exists():
         print(f"writing a synthetic snapshot of {args.records:,} records to {snapshot} ...", flush=True)
-        results["snapshot_write_s"] = round(write_snapshot(snapshot, args.records), 1)
+        results["snapshot_write_s"] = round(
+            write_snapshot(snapshot, args.records, Vocabulary.from_shared_data(SHARED)), 1
+        )
     results["snapshot_gib"] = round(snapshot.stat().st_size / 2**30, 2)
     home = args.workdir / "home"
     shutil.rmtree(home, ignore_errors=True)

@@ -102,6 +102,21 @@ def records(vocabulary: Vocabulary, total: int, seed: int = 5) -> Iterator[dict[
             }
 
 
+def write(path: Path, count: int, vocabulary: Vocabulary) -> float:
+    """Write `count` records to `path` (through a temporary file, so a partial snapshot never has the
+    final name); seconds taken."""
+    started = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".partial")
+    with temporary.open("w") as handle:
+        for n, record in enumerate(records(vocabulary, count), start=1):
+            handle.write(json.dumps(record) + "\n")
+            if n % 100_000 == 0:
+                print(f"  {n:,} records ({n / (time.perf_counter() - started):,.0f}/s)", flush=True)
+    temporary.replace(path)
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -112,20 +127,9 @@ def main() -> None:
     shared = Path(
         os.environ.get("PAPERBOY_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data")
     )
-    vocabulary = Vocabulary.from_shared_data(shared)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    temporary = args.out.with_suffix(".partial")
-    with temporary.open("w") as handle:
-        for n, record in enumerate(records(vocabulary, args.records), start=1):
-            handle.write(json.dumps(record) + "\n")
-            if n % 100_000 == 0:
-                print(f"  {n:,} records ({n / (time.perf_counter() - started):,.0f}/s)", flush=True)
-    temporary.replace(args.out)
+    seconds = write(args.out, args.records, Vocabulary.from_shared_data(shared))
     size = args.out.stat().st_size
-    print(
-        f"wrote {args.records:,} records, {size / 2**30:.2f} GiB, in {time.perf_counter() - started:.0f} s: {args.out}"
-    )
+    print(f"wrote {args.records:,} records, {size / 2**30:.2f} GiB, in {seconds:.0f} s: {args.out}")
 
 
 if __name__ == "__main__":
