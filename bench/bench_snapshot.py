@@ -93,7 +93,7 @@ def ingest_with_a_kill(env: dict[str, str], snapshot: Path, database: Path, tota
     print(f"  ingest: killed after {first_s:.0f} s with {killed_at:,} papers in; resuming ...", flush=True)
     second = Watched(env, "ingest", "arxiv-snapshot", str(snapshot), "--json", "-q")
     second_s, output = second.wait()
-    summary = json.loads(output.strip().splitlines()[-1])
+    summary = json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
     with sqlite3.connect(database) as connection:
         papers, distinct = connection.execute(
             "SELECT count(*), count(DISTINCT arxiv_id) FROM papers"
@@ -195,12 +195,13 @@ def main() -> None:
         )
     results["snapshot_gib"] = round(snapshot.stat().st_size / 2**30, 2)
     home = args.workdir / "home"
-    shutil.rmtree(home, ignore_errors=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
     env |= {"PAPERBOY_HOME": str(home), "PAPERBOY_SHARED_DATA": str(SHARED), "HF_HUB_OFFLINE": "1"}
-    subprocess.run([str(PAPERBOY), "init"], env=env, check=True, capture_output=True)
-    print("ingesting (killed half-way, then resumed) ...", flush=True)
-    results |= ingest_with_a_kill(env, snapshot, home / "paperboy.db", args.records)
+    if not args.after_ingest:
+        shutil.rmtree(home, ignore_errors=True)
+        subprocess.run([str(PAPERBOY), "init"], env=env, check=True, capture_output=True)
+        print("ingesting (killed half-way, then resumed) ...", flush=True)
+        results |= ingest_with_a_kill(env, snapshot, home / "paperboy.db", args.records)
     subprocess.run(
         [str(PAPERBOY), "ingest", "hf-daily", str(HF_DAILY), "-q"], env=env, check=True, capture_output=True
     )
