@@ -181,6 +181,11 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=2_700_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/paperboy-snapshot"))
     parser.add_argument(
+        "--after-ingest",
+        action="store_true",
+        help="Keep the data dir an earlier run ingested; measure the keyword index and the pages only.",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="Print only; do not append to docs/BENCHMARKS.md."
     )
     args = parser.parse_args()
