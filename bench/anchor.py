@@ -203,34 +203,6 @@ def paperboy_rows(database: Path) -> Iterator[tuple[int, str, str, str, str, str
         connection.close()
 
 
-def postgres_pss_mb(data_dir: Path) -> float:
-    """Proportional set size of every process of the PostgreSQL server of `data_dir` (shared memory
-    counted once across them), from /proc."""
-    pid = int((data_dir / "postmaster.pid").read_text().split()[0])
-    pids = [pid] + [
-        int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _parent(int(p.name)) == pid
-    ]
-    return sum(pss_mb(p) for p in pids)
-
-
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    except (OSError, IndexError, ValueError):
-        return -1
-
-
-def pss_mb(pid: int) -> float:
-    """Proportional set size of one process in MB (memory-mapped files shared with others count partly)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def build(connection: Any, database: Path, dim: int, progress_every: int = 100_000) -> dict[str, float]:
     """Create the table, copy every paper in, and build each index; seconds for each step."""
     timings: dict[str, float] = {}

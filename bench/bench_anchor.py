@@ -36,6 +36,7 @@ import contextlib
 
 import anchor
 from bench_search import dir_size, load_database, summarize
+from processes import tree_cpu_s, tree_pss_mb
 from records import command_line, record
 from serving import serve
 from synthetic import Vocabulary, default_vector_model, sample_queries, synthetic_vectors
@@ -182,7 +183,7 @@ def run_clients(
     peak_pss = 0.0  # sampled while the clients are connected: PostgreSQL's backends exit with them
     deadline = time.monotonic() + 1800
     while len(outcomes) < n and time.monotonic() < deadline:
-        peak_pss = max(peak_pss, process_tree_pss_mb(server_pid))
+        peak_pss = max(peak_pss, tree_pss_mb(server_pid))
         with contextlib.suppress(queue.Empty):
             outcomes.append(results.get(timeout=2.0))
     if len(outcomes) < n:
@@ -201,17 +202,6 @@ def run_clients(
         "server_cpu_ms_per_query": round(server_cpu * 1000 / len(samples), 2),
         "client_cpu_ms_per_query": round(sum(cpu for *_, cpu in outcomes) * 1000 / len(samples), 2),
     }
-
-
-def tree_cpu_s(pid: int) -> float:
-    """CPU seconds of a process, its live descendants, and the children they have reaped."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return 0.0
-    own = sum(int(x) for x in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime stime cutime cstime
-    return own + sum(tree_cpu_s(int(child)) for child in children)
 
 
 # --- the measurements ----------------------------------------------------------------------------------
@@ -305,12 +295,6 @@ def scifact(server: Any, workdir: Path) -> dict[str, Any]:
         "paperboy_scifact_train_ndcg_at_10": paperboy["ndcg@10"],
         "anchor_scifact_train_ndcg_at_10": round(total / len(data.queries), 4),
     }
-
-
-def process_tree_pss_mb(pid: int) -> float:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    kids = [int(c) for c in children.read_text().split()] if children.exists() else []
-    return anchor.pss_mb(pid) + sum(process_tree_pss_mb(c) for c in kids)
 
 
 def table(results: dict[str, Any]) -> str:
@@ -441,7 +425,7 @@ def main() -> None:
                 results[f"paperboy_w{w}_{n}_clients{label}"] = run_clients(
                     _paperboy_client, (port,), part, n, paperboy_server.pid
                 )
-                results[f"paperboy_w{w}_serving_pss_mb"] = round(process_tree_pss_mb(paperboy_server.pid), 1)
+                results[f"paperboy_w{w}_serving_pss_mb"] = round(tree_pss_mb(paperboy_server.pid), 1)
             finally:
                 paperboy_server.terminate()
                 paperboy_server.wait(timeout=60)
@@ -453,7 +437,7 @@ def main() -> None:
         print(
             json.dumps({k: v for k, v in results.items() if k.endswith(f"_{n}_clients{label}")}), flush=True
         )
-    results["anchor_server_pss_mb"] = round(anchor.postgres_pss_mb(workdir / "pg"), 1)
+    results["anchor_server_pss_mb"] = round(tree_pss_mb(postgres_pid), 1)
     for n, _, label in levels:
         a = results[f"anchor_{n}_clients{label}"]
         for w in workers:

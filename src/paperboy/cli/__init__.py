@@ -126,10 +126,11 @@ def serve(
     # One model in memory, shared by searches, the indexer and digests (workers load their own).
     embedder = make_embedder(settings) if workers == 1 or background else None
     jobs = []
-    if settings.index_interval > 0 and embedder is not None:
-        indexer = make_indexer(settings, ctx.obj.sessions, embedder)
-        jobs.append(background_indexer(indexer, settings.index_interval))
-    if settings.digest_interval > 0 and embedder is not None:
+    if embedder is not None and settings.index_interval > 0:
+        jobs.append(
+            background_indexer(make_indexer(settings, ctx.obj.sessions, embedder), settings.index_interval)
+        )
+    if embedder is not None and settings.digest_interval > 0:
         jobs.append(background_digests(settings, ctx.obj.sessions, embedder, settings.digest_interval))
     for job in jobs:
         job.start()

@@ -189,6 +189,8 @@ def _new_paper(record: PaperRecord, now: datetime) -> Paper:
         abstract=record.abstract,
         authors=[],
         categories=[],
+        code_urls=[],
+        keywords=[],
         source=record.source,
         withdrawn=False,
         upvotes_imported=0,
@@ -285,9 +287,6 @@ def _insert_new(session: Session, papers: list[Paper]) -> None:
     if not papers:
         return
     rows = [{key: getattr(paper, key) for key in _INSERTED_COLUMNS} for paper in papers]
-    for row in rows:  # the lists' column defaults apply at a flush, which these objects never see
-        row["keywords"] = row["keywords"] or []
-        row["code_urls"] = row["code_urls"] or []
     # Core executemany, then the ids by arXiv id. (The ORM's bulk insert starts a new statement whenever
     # the set of NULL columns changes, and RETURNING in parameter order makes SQLite insert row by row.)
     session.execute(insert(_PAPERS), rows)
