@@ -2,6 +2,12 @@
 keyword index, then time the pages and the API at that size.
 
     .venv/bin/python bench/bench_snapshot.py --records 2700000 --workdir /tmp/snapshot-2.7m
+    .venv/bin/python bench/bench_snapshot.py --records 2700000 --workdir /tmp/snapshot-2.7m --vectors
+
+The second command goes on from the first's data dir: it stores a synthetic vector for every paper
+(shaped like the default embedder's, bench/synthetic.py: embedding 2.7M abstracts would take 16 hours on
+two cores, docs/SCALING.md), has `paperboy index` build the vector index from them, then times hybrid
+search over HTTP and the server's memory.
 
 The snapshot is synthetic (bench/synthetic_snapshot.py; written once into --workdir and reused). Every
 step runs the real `paperboy` command in a subprocess, and its wall time and peak RSS are measured from
@@ -19,6 +25,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +39,14 @@ import contextlib
 from bench_search import rss_mb, summarize
 from records import command_line, record
 from serving import serve
-from synthetic import Vocabulary, sample_queries
+from sqlalchemy import insert, select
+from synthetic import Vocabulary, default_vector_model, sample_queries, synthetic_vectors
 from synthetic_snapshot import write as write_snapshot
+
+from paperboy.db.engine import make_engine
+from paperboy.db.models import Embedding, Paper
+from paperboy.search.embedder import MiniLmOnnxEmbedder, document_text
+from paperboy.search.indexer import content_hash
 
 REPO = Path(__file__).resolve().parent.parent
 PAPERBOY = Path(sys.executable).parent / "paperboy"
@@ -81,6 +95,14 @@ class Watched:
         return time.perf_counter() - self.started
 
 
+def ingest_summary(output: str) -> dict[str, Any]:
+    """The summary `paperboy ingest --json` ends with: indented JSON, an object (one file) or a list."""
+    lines = output.splitlines()
+    start = max(i for i, line in enumerate(lines) if line.startswith(("{", "[")))
+    summary = json.loads("\n".join(lines[start:]))
+    return summary[-1] if isinstance(summary, list) else summary
+
+
 def ingest_with_a_kill(env: dict[str, str], snapshot: Path, database: Path, total: int) -> dict[str, Any]:
     """Ingest, SIGKILL once half the papers are in, ingest again (it resumes), check nothing is lost."""
     first = Watched(env, "ingest", "arxiv-snapshot", str(snapshot), "-q")
@@ -93,7 +115,7 @@ def ingest_with_a_kill(env: dict[str, str], snapshot: Path, database: Path, tota
     print(f"  ingest: killed after {first_s:.0f} s with {killed_at:,} papers in; resuming ...", flush=True)
     second = Watched(env, "ingest", "arxiv-snapshot", str(snapshot), "--json", "-q")
     second_s, output = second.wait()
-    summary = json.loads(next(line for line in reversed(output.splitlines()) if line.startswith("{")))
+    summary = ingest_summary(output)
     with sqlite3.connect(database) as connection:
         papers, distinct = connection.execute(
             "SELECT count(*), count(DISTINCT arxiv_id) FROM papers"
@@ -111,22 +133,107 @@ def ingest_with_a_kill(env: dict[str, str], snapshot: Path, database: Path, tota
     }
 
 
-def keyword_index(env: dict[str, str]) -> dict[str, Any]:
-    """`paperboy index` until every paper is in the keyword index (then stopped: vectors would take
-    days on two cores, and search falls back to keywords meanwhile)."""
+def index_until(env: dict[str, str], reached: Callable[[str], bool]) -> tuple[float, float]:
+    """Run `paperboy index` until a line of its progress says `reached`, then stop it; (seconds, peak
+    RSS MB). (Its background order: keywords, vectors, then keyphrases, which embed and would take the
+    cores for hours.)"""
     indexer = Watched(env, "index")
     assert indexer.process.stdout is not None
     done = None
     for line in indexer.process.stdout:
         indexer.poll()
-        if "keyword index" in line and "100.0%" in line:
+        if reached(line):
             done = time.perf_counter() - indexer.started
             break
     seconds = done if done is not None else indexer.wait()[0]
     indexer.poll()
     os.kill(indexer.process.pid, signal.SIGTERM)
     indexer.process.wait(timeout=120)
-    return {"keyword_index_s": round(seconds, 1), "keyword_index_peak_rss_mb": round(indexer.peak_mb, 1)}
+    return seconds, indexer.peak_mb
+
+
+def keyword_index(env: dict[str, str]) -> dict[str, Any]:
+    """The keyword pass over every paper (search falls back to keywords until vectors exist)."""
+    seconds, peak = index_until(env, lambda line: "keyword index" in line and "100.0%" in line)
+    return {"keyword_index_s": round(seconds, 1), "keyword_index_peak_rss_mb": round(peak, 1)}
+
+
+def store_synthetic_vectors(database: Path, shared: Path, total: int) -> dict[str, Any]:
+    """A stored vector for every paper, with the content hash of its own text: `paperboy index` then
+    takes them as already embedded, as it does after a rebuild."""
+    started = time.perf_counter()
+    engine = make_engine(f"sqlite:///{database}")
+    embedder = MiniLmOnnxEmbedder()
+    vectors = synthetic_vectors(total, default_vector_model(shared))
+    block: list[Any] = []
+    after, stored = 0, 0
+    now = datetime.now(UTC).replace(tzinfo=None)
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                select(Paper.id, Paper.title, Paper.abstract)
+                .where(Paper.id > after)
+                .order_by(Paper.id)
+                .limit(20_000)
+            ).all()
+        if not rows:
+            break
+        embeddings = []
+        for paper_id, title, abstract in rows:
+            if not block:
+                block = list(next(vectors))
+            embeddings.append(
+                {
+                    "paper_id": paper_id,
+                    "model": embedder.name,
+                    "dim": embedder.dim,
+                    "vector": block.pop().tobytes(),
+                    "content_hash": content_hash(embedder.signature, document_text(title, abstract)),
+                    "created_at": now,
+                }
+            )
+        with engine.begin() as connection:
+            connection.execute(insert(Embedding), embeddings)
+        stored += len(rows)
+        after = rows[-1][0]
+        if stored % 200_000 < len(rows):
+            print(
+                f"  stored {stored:,} vectors ({stored / (time.perf_counter() - started):,.0f}/s)", flush=True
+            )
+    engine.dispose()
+    return {"vectors_stored": stored, "vectors_store_s": round(time.perf_counter() - started, 1)}
+
+
+def vector_index(env: dict[str, str]) -> dict[str, Any]:
+    """The vector pass over every paper, from stored vectors (nothing is embedded): done when the
+    keyphrases pass begins."""
+    seconds, peak = index_until(env, lambda line: "keyphrases" in line)
+    return {"vector_index_s": round(seconds, 1), "vector_index_peak_rss_mb": round(peak, 1)}
+
+
+def search_latencies(env: dict[str, str], home: Path, queries: list[str]) -> dict[str, Any]:
+    """Hybrid search over HTTP, one client, every query distinct; then the server's memory."""
+    server, port = serve(home, env=env)
+    results: dict[str, Any] = {}
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            status = client.get("/api/index/status")
+            if status.status_code == 200:
+                results["index_status"] = status.json()
+            for mode in ("hybrid", "lexical", "dense"):
+                samples = []
+                for q in queries:
+                    started = time.perf_counter()
+                    client.get(
+                        "/api/papers/search", params={"q": q, "limit": 10, "mode": mode}
+                    ).raise_for_status()
+                    samples.append((time.perf_counter() - started) * 1000)
+                results[f"search ({mode})"] = summarize(samples[10:])
+        results["serving_rss_mb"], results["serving_pss_mb"] = (round(v, 1) for v in rss_mb(server.pid))
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return results
 
 
 def page_latencies(env: dict[str, str], home: Path, queries: list[str]) -> dict[str, Any]:
@@ -174,6 +281,17 @@ def page_latencies(env: dict[str, str], home: Path, queries: list[str]) -> dict[
     return results
 
 
+def with_vectors(env: dict[str, str], home: Path, total: int) -> dict[str, Any]:
+    print(f"storing synthetic vectors for {total:,} papers ...", flush=True)
+    results = store_synthetic_vectors(home / "paperboy.db", SHARED, total)
+    print("building the vector index (paperboy index) ...", flush=True)
+    results |= vector_index(env)
+    print("timing search ...", flush=True)
+    queries = sample_queries(Vocabulary.from_shared_data(SHARED), 210)[100:]  # not the pages run's
+    results["latency"] = search_latencies(env, home, queries)
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -184,6 +302,11 @@ def main() -> None:
         "--after-ingest",
         action="store_true",
         help="Keep the data dir an earlier run ingested; measure the keyword index and the pages only.",
+    )
+    parser.add_argument(
+        "--vectors",
+        action="store_true",
+        help="Go on from an earlier run's data dir: store synthetic vectors, build the vector index, time search.",
     )
     parser.add_argument(
         "--no-record", action="store_true", help="Print only; do not append to docs/BENCHMARKS.md."
@@ -202,6 +325,12 @@ def main() -> None:
     home = args.workdir / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
     env |= {"PAPERBOY_HOME": str(home), "PAPERBOY_SHARED_DATA": str(SHARED), "HF_HUB_OFFLINE": "1"}
+    if args.vectors:
+        results |= with_vectors(env, home, args.records)
+        print(json.dumps(results, indent=2))
+        if not args.no_record:
+            record(results, command_line())
+        return
     if not args.after_ingest:
         shutil.rmtree(home, ignore_errors=True)
         subprocess.run([str(PAPERBOY), "init"], env=env, check=True, capture_output=True)

@@ -32,7 +32,7 @@ from typer.testing import CliRunner
 from paperboy.cli import app
 from paperboy.db.models import DailyEntry, IndexQueue, IngestState, Paper
 from paperboy.ingest.normalize import clean_abstract, split_authors
-from paperboy.ingest.sources.files import SnapshotSource
+from paperboy.ingest.sources.files import CsvSource, SnapshotSource
 
 PAPERBOY = Path(sys.executable).parent / "paperboy"
 DUMPED_TABLES = ("papers", "paper_versions", "daily_entries", "index_queue")
@@ -1096,3 +1096,99 @@ def test_rejection_lines_stay_whole_at_any_terminal_width(
     ]
     assert rejected, (result.stderr[-2000:], repr(result.exception))
     assert "\N{HUNDRED POINTS SYMBOL}" not in result.stderr
+
+
+# --- large files: parsed in a child process while the parent commits ------------------------------------
+
+
+def test_a_large_file_is_parsed_in_a_child_process(
+    pb: Paperboy,
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    snapshot_files: dict[int, Snapshot],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above the size threshold the parent only commits: a parent that cannot parse still ingests it all,
+    with the same rejections (file and line) as the inline reader."""
+    monkeypatch.setattr("paperboy.ingest.prefetch.CHILD_MIN_BYTES", 0)
+
+    def no_parsing_here(self: SnapshotSource, state: dict[str, Any] | None) -> Any:
+        raise AssertionError("parsed in the parent")
+
+    monkeypatch.setattr(SnapshotSource, "batches", no_parsing_here)  # the spawned child has its own
+    snapshot = snapshot_files[3]
+    lines = snapshot.path.read_text().splitlines()
+    lines.insert(1500, '{"id": "2401.00001", "title": [broken')
+    path = tmp_path / "snapshot-with-a-broken-line.json"
+    path.write_text("\n".join(lines) + "\n")
+
+    summary = pb.ingest("arxiv-snapshot", path, code=1)
+    assert (summary["new"], summary["rejected"]) == (len(snapshot.ids), 1)
+    assert summary["rejections"][0].startswith(f"{path}:1501: invalid JSON")
+    assert paper_ids(engine) == sorted(snapshot.ids)
+    assert count(engine, "paper_versions") == sum(len(snapshot.source[i]["versions"]) for i in snapshot.ids)
+    assert count(engine, "index_queue") == len(snapshot.ids)
+    assert ingest_state(sessions, "arxiv-snapshot")["done"] is True
+
+
+def test_an_error_in_the_child_process_is_the_same_clear_error(
+    pb: Paperboy, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("paperboy.ingest.prefetch.CHILD_MIN_BYTES", 0)
+    monkeypatch.setattr(CsvSource, "batches", None)  # read in the child, or fail here
+    path = tmp_path / "no-title.csv"
+    path.write_text("name,abstract\nA paper,Its abstract.\n")
+    result = pb("ingest", "csv", path, code=2)
+    assert f"{path}: line 1: the header needs 'title' and 'abstract' columns" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def _children(pid: int) -> list[int]:
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads child processes from /proc (Linux)")
+def test_killing_a_large_ingest_stops_its_parser_and_resumes(
+    engine: Engine,
+    sessions: sessionmaker[Session],
+    cli_env: dict[str, str],
+    shared_data: Path,
+    tmp_path: Path,
+) -> None:
+    """A snapshot above the threshold (the real one, 33 MB): SIGKILL of the committing process mid-file
+    leaves whole batches, its parser process exits by itself, and a rerun resumes to every paper once."""
+    from paperboy.ingest.prefetch import CHILD_MIN_BYTES
+
+    snapshot = build_snapshot(tmp_path / "large.json", browse_unique(shared_data), copies=19)
+    assert snapshot.path.stat().st_size >= CHILD_MIN_BYTES
+    env = {**cli_env, "PAPERBOY_INGEST_BATCH_SIZE": str(BATCH)}
+    subprocess.run([str(PAPERBOY), "init"], env=env, check=True, capture_output=True)
+    command = [str(PAPERBOY), "ingest", "arxiv-snapshot", str(snapshot.path), "--quiet"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: count(engine, "papers") >= 2 * BATCH or process.poll() is not None, 60, "2 batches")
+        parsers = _children(process.pid)
+        assert process.poll() is None and parsers, "the ingest ended, or parsed without a child process"
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    wait_for(lambda: not any(_running(pid) for pid in parsers), 30, "the parser to exit")
+
+    committed = count(engine, "papers")
+    assert committed % BATCH == 0 and committed < len(snapshot.ids)
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert resumed_summary(rerun.stdout) == (len(snapshot.ids) - committed, 0, 0, 0)
+    assert paper_ids(engine) == sorted(snapshot.ids)
+    assert ingest_state(sessions, "arxiv-snapshot")["done"] is True

@@ -18,6 +18,7 @@ from paperboy.db.engine import transaction
 from paperboy.db.repositories.daily import upsert_daily
 from paperboy.db.repositories.ingest_state import clear_state, get_state, set_state
 from paperboy.db.repositories.papers import UpsertCounts, mark_deleted, upsert_papers
+from paperboy.ingest.prefetch import batches_in_child, worth_a_child
 from paperboy.ingest.records import Batch, Rejection
 from paperboy.progress import Progress, SilentProgress
 
@@ -178,7 +179,8 @@ def run_ingest(
     summary.resumed = bool(resume)
     reporter.start(source.label, source.total(), source.unit())
     try:
-        for batch in source.batches(resume):
+        batches = batches_in_child(source, resume) if worth_a_child(source) else source.batches(resume)
+        for batch in batches:
             try:
                 with transaction(factory) as session:
                     _commit_batch(session, source, batch, summary)

@@ -7,16 +7,29 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paperboy.authors import name_key
 from paperboy.db.models import AuthorClaim, AuthorFollow, DailyEntry, Paper, PaperAuthor, User
 
+_AUTHOR_ROWS = cast(Table, PaperAuthor.__table__)
 
-def store_author_rows(session: Session, papers: Iterable[Paper]) -> None:
+
+class Authored(Protocol):
+    """A paper (stored, or about to be) whose author rows are written."""
+
+    @property
+    def id(self) -> int | None: ...
+
+    @property
+    def authors(self) -> Sequence[str]: ...
+
+
+def store_author_rows(session: Session, papers: Iterable[Authored]) -> None:
     """Make the author rows of these papers match their author lists (call after a flush: ids exist)."""
     chosen = list({p.id: p for p in papers if p.id is not None}.values())
     if not chosen:
@@ -29,7 +42,7 @@ def store_author_rows(session: Session, papers: Iterable[Paper]) -> None:
         if name.strip()
     ]
     if rows:
-        session.execute(insert(PaperAuthor), rows)
+        session.execute(insert(_AUTHOR_ROWS), rows)  # Core: no ORM bulk-insert bookkeeping
 
 
 @dataclass(frozen=True)

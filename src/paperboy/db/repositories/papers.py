@@ -13,7 +13,7 @@ transaction inserts at the same moment is merged into on a retry instead of fail
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
@@ -83,6 +83,51 @@ class UpsertCounts:
         self.deleted += other.deleted
 
 
+@dataclass(slots=True)
+class NewVersion:
+    """A version row of a paper not inserted yet."""
+
+    version: int
+    submitted_at: datetime | None
+    size: str | None
+
+
+@dataclass(slots=True)
+class NewPaper:
+    """A paper this batch brings, before it is inserted: plain attributes with the names of `Paper`'s
+    columns, so the merge rule below applies to both. (A snapshot brings millions of new papers, and an
+    ORM object, its version objects and their events cost more than inserting the rows.)"""
+
+    arxiv_id: str
+    title: str
+    abstract: str
+    source: str
+    created_at: datetime
+    modified_at: datetime
+    id: int = 0
+    """Given by `_insert_new`."""
+    version: int | None = None
+    authors: list[str] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+    primary_category: str | None = None
+    comments: str | None = None
+    journal_ref: str | None = None
+    doi: str | None = None
+    license: str | None = None
+    published_at: datetime | None = None
+    updated_at: datetime | None = None
+    withdrawn: bool = False
+    upvotes_imported: int = 0
+    code_urls: list[str] = field(default_factory=list)
+    project_page: str | None = None
+    keywords: list[str] = field(default_factory=list)
+    keywords_at: datetime | None = None
+    versions: list[NewVersion] = field(default_factory=list)
+
+
+AnyPaper = Paper | NewPaper
+
+
 def load_papers(session: Session, arxiv_ids: Iterable[str], lock: bool = False) -> dict[str, Paper]:
     """Papers by arXiv id (with version history), querying in chunks to stay under parameter limits.
 
@@ -104,12 +149,12 @@ def load_papers(session: Session, arxiv_ids: Iterable[str], lock: bool = False) 
     return found
 
 
-def _record_value(record: PaperRecord, field: str) -> Any:
-    value = getattr(record, field)
+def _record_value(record: PaperRecord, name: str) -> Any:
+    value = getattr(record, name)
     return list(value) if isinstance(value, tuple) else value
 
 
-def _is_fresher(paper: Paper, record: PaperRecord) -> bool:
+def _is_fresher(paper: AnyPaper, record: PaperRecord) -> bool:
     """Whether the record may overwrite the paper's metadata (True) or only fill gaps (False)."""
     if record.version is not None and paper.version is not None and record.version != paper.version:
         return record.version > paper.version
@@ -131,16 +176,20 @@ def _is_fresher(paper: Paper, record: PaperRecord) -> bool:
     return record.version is not None or paper.version is None
 
 
-def _merge_versions(paper: Paper, versions: Sequence[VersionRecord]) -> bool:
-    by_number = {v.version: v for v in paper.versions}
+def _merge_versions(paper: AnyPaper, versions: Sequence[VersionRecord]) -> bool:
+    by_number: dict[int, PaperVersion | NewVersion] = {v.version: v for v in paper.versions}
     changed = False
     for incoming in versions:
         row = by_number.get(incoming.version)
         if row is None:
-            row = PaperVersion(
-                version=incoming.version, submitted_at=incoming.submitted_at, size=incoming.size
-            )
-            paper.versions.append(row)
+            if isinstance(paper, NewPaper):
+                row = NewVersion(incoming.version, incoming.submitted_at, incoming.size)
+                paper.versions.append(row)
+            else:
+                row = PaperVersion(
+                    version=incoming.version, submitted_at=incoming.submitted_at, size=incoming.size
+                )
+                paper.versions.append(row)
             by_number[incoming.version] = row
             changed = True
             continue
@@ -153,19 +202,19 @@ def _merge_versions(paper: Paper, versions: Sequence[VersionRecord]) -> bool:
     return changed
 
 
-def _apply(paper: Paper, record: PaperRecord, overwrite: bool) -> set[str]:
+def _apply(paper: AnyPaper, record: PaperRecord, overwrite: bool) -> set[str]:
     """Copy the record's fields onto the paper; return the names of the fields that changed."""
     changed: set[str] = set()
-    for field in MERGED_FIELDS:
-        value = _record_value(record, field)
+    for name in MERGED_FIELDS:
+        value = _record_value(record, name)
         if value is None:
             continue
-        current = getattr(paper, field)
+        current = getattr(paper, name)
         if not overwrite and current not in (None, [], ""):
             continue
         if current != value:
-            setattr(paper, field, value)
-            changed.add(field)
+            setattr(paper, name, value)
+            changed.add(name)
     # A record that does not state its version (OAI `arXiv` format: only the v1 date) adds history rows,
     # but its history says nothing about the latest version.
     history = (v.version for v in record.versions) if record.version is not None else ()
@@ -182,28 +231,15 @@ def _apply(paper: Paper, record: PaperRecord, overwrite: bool) -> set[str]:
     return changed
 
 
-def _new_paper(record: PaperRecord, now: datetime) -> Paper:
-    paper = Paper(
-        arxiv_id=record.arxiv_id,
-        title=record.title,
-        abstract=record.abstract,
-        authors=[],
-        categories=[],
-        code_urls=[],
-        keywords=[],
-        source=record.source,
-        withdrawn=False,
-        upvotes_imported=0,
-        created_at=now,
-        modified_at=now,
-    )
+def _new_paper(record: PaperRecord, now: datetime) -> NewPaper:
+    paper = NewPaper(record.arxiv_id, record.title, record.abstract, record.source, now, now)
     _apply(paper, record, overwrite=True)
     _merge_versions(paper, record.versions)
     _find_links(paper)
     return paper
 
 
-def _find_links(paper: Paper) -> set[str]:
+def _find_links(paper: AnyPaper) -> set[str]:
     """Store the repositories and project page its own text names; the fields that changed."""
     links = find_links(paper.abstract, paper.comments, paper.journal_ref)
     changed = set()
@@ -241,10 +277,10 @@ def upsert_papers(session: Session, records: Sequence[PaperRecord]) -> UpsertCou
 def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
     counts = UpsertCounts()
     now = utcnow()
-    papers = load_papers(session, (r.arxiv_id for r in records), lock=True)
-    stale: list[Paper] = []
-    authored: list[Paper] = []  # new papers and changed author lists: their author rows are rewritten
-    fresh: list[Paper] = []  # inserted in bulk after the loop (a later record may still merge into one)
+    papers: dict[str, AnyPaper] = dict(load_papers(session, (r.arxiv_id for r in records), lock=True))
+    stale: list[AnyPaper] = []
+    authored: list[AnyPaper] = []  # new papers and changed author lists: their author rows are rewritten
+    fresh: list[NewPaper] = []  # inserted in bulk after the loop (a later record may still merge into one)
     for record in records:
         paper = papers.get(record.arxiv_id)
         if paper is None:
@@ -278,11 +314,11 @@ def _upsert(session: Session, records: Sequence[PaperRecord]) -> UpsertCounts:
     return counts
 
 
-def _insert_new(session: Session, papers: list[Paper]) -> None:
+def _insert_new(session: Session, papers: list[NewPaper]) -> None:
     """Insert new papers and their versions in two bulk statements and give the objects their ids.
 
-    The objects stay out of the session: a snapshot brings millions of new papers, and the unit of work
-    (identity map, events, one flush plan per object) cost four times what the rows do.
+    The rows go in without the ORM: its unit of work (identity map, events, one flush plan per object)
+    cost four times what the rows do.
     """
     if not papers:
         return

@@ -7,8 +7,9 @@ read, so a change that lands while a batch is being indexed keeps its row and is
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from typing import cast
 
-from sqlalchemy import delete, func, select, tuple_
+from sqlalchemy import Table, bindparam, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -17,6 +18,11 @@ from paperboy.clock import utcnow
 from paperboy.db.models import IndexQueue
 
 _ROWS_PER_STATEMENT = 500
+_QUEUE = cast(Table, IndexQueue.__table__)
+_DELETE_ACKNOWLEDGED = delete(_QUEUE).where(
+    _QUEUE.c.paper_id == bindparam("paper"), _QUEUE.c.generation == bindparam("generation")
+)
+"""One compiled statement, run for many rows (a row-value IN list is compiled afresh for each chunk)."""
 
 
 def enqueue_for_index(session: Session, paper_ids: Iterable[int]) -> None:
@@ -97,6 +103,4 @@ def acknowledge(session: Session, taken: Mapping[int, int]) -> None:
                 .order_by(IndexQueue.paper_id)
                 .with_for_update()
             ).all()
-        session.execute(
-            delete(IndexQueue).where(tuple_(IndexQueue.paper_id, IndexQueue.generation).in_(chunk))
-        )
+        session.execute(_DELETE_ACKNOWLEDGED, [{"paper": p, "generation": g} for p, g in chunk])

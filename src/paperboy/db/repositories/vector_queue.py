@@ -76,17 +76,19 @@ def enqueue_for_vectors(session: Session, paper_ids: Iterable[int]) -> None:
         {"paper_id": pid, "generation": 1, "priority": priorities[pid], "enqueued_at": now} for pid in ids
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(VectorQueue)
+    statement = statement.on_conflict_do_update(
+        index_elements=["paper_id"],
+        set_={
+            "generation": VectorQueue.generation + 1,
+            "priority": statement.excluded.priority,
+            "enqueued_at": statement.excluded.enqueued_at,
+        },
+    )
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
-        statement = insert(VectorQueue).values(rows[start : start + _ROWS_PER_STATEMENT])
-        statement = statement.on_conflict_do_update(
-            index_elements=["paper_id"],
-            set_={
-                "generation": VectorQueue.generation + 1,
-                "priority": statement.excluded.priority,
-                "enqueued_at": statement.excluded.enqueued_at,
-            },
-        )
-        session.execute(statement)
+        # executemany of one compiled statement (as queue.enqueue_for_index): a VALUES list compiled per
+        # chunk cost as much as building the keyword index of the same papers.
+        session.execute(statement, rows[start : start + _ROWS_PER_STATEMENT])
 
 
 def promote_for_vectors(session: Session, paper_ids: Sequence[int]) -> None:
