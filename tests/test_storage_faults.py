@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from paperboy.config import Settings
-from paperboy.db.engine import engine_from_settings, session_factory
+from paperboy.db.engine import engine_from_settings, session_factory, storage_problem
 from paperboy.db.migrate import upgrade
 from web_support import ingest_hf_daily, make_client, sign_up
 
@@ -162,3 +162,23 @@ def test_a_read_only_data_dir_answers_503_and_says_so(small_disk: Path, shared_d
         assert "its data directory is on a read-only file system" in written.text
     finally:
         subprocess.run(["umount", "-l", str(frozen)], capture_output=True)
+
+
+def test_a_full_disk_is_named_even_when_a_savepoint_error_hides_it(tmp_path: Path) -> None:
+    """On a full disk SQLite rolls the whole transaction back; releasing the savepoint that held the
+    batch then fails with "no such savepoint", raised while the disk-full error is handled."""
+    import sqlite3
+
+    connection = sqlite3.connect(tmp_path / "any.db")
+    try:
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError:
+            connection.execute("RELEASE SAVEPOINT sa_savepoint_1")
+    except sqlite3.OperationalError as exc:
+        assert "no such savepoint" in str(exc)
+        assert storage_problem(exc) == "its disk is full"
+    else:
+        raise AssertionError("releasing a savepoint that is not there must fail")
+    finally:
+        connection.close()

@@ -118,8 +118,20 @@ def storage_problem(error: BaseException, home: Path | None = None) -> str:
     `home` (the data dir) lets it tell a read-only file system from a missing file."""
     if home is not None and _read_only(home):
         return "its data directory is on a read-only file system"
-    text = str(getattr(error, "orig", None) or error).lower()
-    for needles, meaning in _STORAGE_PROBLEMS:
-        if any(needle in text for needle in needles):
-            return meaning
+    for cause in _chain(error):
+        text = str(getattr(cause, "orig", None) or cause).lower()
+        for needles, meaning in _STORAGE_PROBLEMS:
+            if any(needle in text for needle in needles):
+                return meaning
     return "the database reported an error"
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    """The error and those it was raised during: on a full disk SQLite rolls the whole transaction
+    back, and the release of a savepoint that is then gone ("no such savepoint") hides the real cause."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
