@@ -67,7 +67,7 @@ def prepare_paperboy(home: Path, papers: int, reuse: bool) -> dict[str, Any]:
     shutil.rmtree(home, ignore_errors=True)
     embedder = MiniLmOnnxEmbedder()
     print(f"paperboy: loading {papers:,} synthetic papers into {home} ...", flush=True)
-    load_s = load_database(settings, papers, embedder.signature, embedder.dim)
+    load_s = load_database(settings, papers, embedder.signature)
     print("paperboy: building the indexes (paperboy index --rebuild) ...", flush=True)
     started = time.perf_counter()
     summary = Indexer(

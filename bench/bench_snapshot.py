@@ -36,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
-from bench_search import rss_mb, summarize
+from bench_search import rss_mb, stored_vector_row, summarize
 from records import command_line, record
 from serving import serve
 from sqlalchemy import insert, select
@@ -45,8 +45,7 @@ from synthetic_snapshot import write as write_snapshot
 
 from paperboy.db.engine import make_engine
 from paperboy.db.models import Embedding, Paper
-from paperboy.search.embedder import MiniLmOnnxEmbedder, document_text
-from paperboy.search.indexer import content_hash
+from paperboy.search.embedder import MiniLmOnnxEmbedder
 
 REPO = Path(__file__).resolve().parent.parent
 PAPERBOY = Path(sys.executable).parent / "paperboy"
@@ -183,14 +182,7 @@ def store_synthetic_vectors(database: Path, shared: Path, total: int) -> dict[st
             if not block:
                 block = list(next(vectors))
             embeddings.append(
-                {
-                    "paper_id": paper_id,
-                    "model": embedder.name,
-                    "dim": embedder.dim,
-                    "vector": block.pop().tobytes(),
-                    "content_hash": content_hash(embedder.signature, document_text(title, abstract)),
-                    "created_at": now,
-                }
+                stored_vector_row(paper_id, title, abstract, block.pop(), embedder.signature, now)
             )
         with engine.begin() as connection:
             connection.execute(insert(Embedding), embeddings)
