@@ -157,10 +157,11 @@ def keyword_index(env: dict[str, str]) -> dict[str, Any]:
     return {"keyword_index_s": round(seconds, 1), "keyword_index_peak_rss_mb": round(peak, 1)}
 
 
-def store_synthetic_vectors(database: Path, shared: Path, total: int) -> dict[str, Any]:
-    """A stored vector for every paper, with the content hash of its own text: `paperboy index` then
-    takes them as already embedded, as it does after a rebuild."""
+def store_synthetic_vectors(database: Path, shared: Path) -> dict[str, Any]:
+    """A stored vector for every paper (the snapshot's and the daily list's), with the content hash of its
+    own text: `paperboy index` then takes them as already embedded, as it does after a rebuild."""
     started = time.perf_counter()
+    total = papers_in(database)
     engine = make_engine(f"sqlite:///{database}")
     embedder = MiniLmOnnxEmbedder()
     vectors = synthetic_vectors(total, default_vector_model(shared))
@@ -197,9 +198,9 @@ def store_synthetic_vectors(database: Path, shared: Path, total: int) -> dict[st
 
 
 def vector_index(env: dict[str, str]) -> dict[str, Any]:
-    """The vector pass over every paper, from stored vectors (nothing is embedded): done when the
-    keyphrases pass begins."""
-    seconds, peak = index_until(env, lambda line: "keyphrases" in line)
+    """The vector pass over every paper, from stored vectors (nothing is embedded). (Off a terminal a
+    progress bar prints its line when it ends, so the keyphrases pass that follows shows nothing.)"""
+    seconds, peak = index_until(env, lambda line: line.startswith("vectors") and "100.0%" in line)
     return {"vector_index_s": round(seconds, 1), "vector_index_peak_rss_mb": round(peak, 1)}
 
 
@@ -276,7 +277,7 @@ def page_latencies(env: dict[str, str], home: Path, queries: list[str]) -> dict[
 
 def with_vectors(env: dict[str, str], home: Path, total: int) -> dict[str, Any]:
     print(f"storing synthetic vectors for {total:,} papers ...", flush=True)
-    results = store_synthetic_vectors(home / "paperboy.db", SHARED, total)
+    results = store_synthetic_vectors(home / "paperboy.db", SHARED)
     print("building the vector index (paperboy index) ...", flush=True)
     results |= vector_index(env)
     print("timing search ...", flush=True)
