@@ -191,3 +191,63 @@ def test_real_kill_of_the_indexer_then_rerun(
         vector = store.vectors.vector(pid)
         assert vector is not None and np.isfinite(vector).all()
         assert [key for key, _ in store.vectors.search(vector, 10)] == neighbours
+
+
+def test_stored_vectors_go_in_growing_batches_and_embedding_in_small_ones(
+    loaded: list,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    embedder: MemoizingEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Vectors already in the database (after a rebuild, a restore, or Ray embedding ahead) cost nothing
+    to compute: the vector pass doubles its batches over them, and commits the vector file by the clock,
+    not every `flush_every` papers (at 2.7M papers that rewrote a 2 GB file 135 times). A batch that has
+    to embed drops back to the small size, so new keyword work is still taken between short steps."""
+    import paperboy.search.indexer as module
+
+    with sessions() as session, session.begin():
+        contents = paper_contents(session, paper_ids_after(session, 0, 1000))
+        stored = sorted(contents)[: len(contents) // 2]  # half of them (a run of dates) have their vector
+        texts = [document_text(contents[pid].title, contents[pid].abstract) for pid in stored]
+        vectors = embedder.embed_documents(texts)
+        store_embeddings(
+            session,
+            embedder.name,
+            {
+                pid: (content_hash(embedder.signature, t), vectors[i])
+                for i, (pid, t) in enumerate(zip(stored, texts, strict=True))
+            },
+        )
+    events: list[tuple[str, int]] = []
+    take = module.take_vector_batch
+    monkeypatch.setattr(
+        module,
+        "take_vector_batch",
+        lambda session, limit, after=None: events.append(("take", limit)) or take(session, limit, after),
+    )
+    embed = embedder.embed_documents
+    monkeypatch.setattr(
+        embedder, "embed_documents", lambda texts: events.append(("embed", len(texts))) or embed(texts)
+    )
+    saves = {"n": 0}
+    save = VectorIndex.save
+    monkeypatch.setattr(
+        VectorIndex, "save", lambda self: saves.__setitem__("n", saves["n"] + 1) or save(self)
+    )
+
+    home = tmp_path / "home"
+    summary = Indexer(sessions, home, embedder, batch_size=2, flush_every=4, keyword_batch=16).run()
+
+    assert summary.embedded == len(loaded) - len(stored) and summary.reused_vectors == len(stored)
+    takes = [i for i, (kind, _) in enumerate(events) if kind == "take"]
+    for here, following in zip(takes, takes[1:], strict=False):
+        limit, embedded = events[here][1], any(kind == "embed" for kind, _ in events[here + 1 : following])
+        assert events[following][1] == (2 if embedded else min(2 * limit, module.REUSE_BATCH)), events
+    assert any(limit > 2 for kind, limit in events if kind == "take"), (
+        "stored vectors were taken in bigger batches"
+    )
+    # A commit per 4 newly embedded papers (about 7 here), none for the reused ones (30 more under the old rule).
+    embedded_papers = len(loaded) - len(stored)
+    assert saves["n"] <= embedded_papers // 4 + 2, saves
+    assert_consistent(sessions, home, embedder.dim)

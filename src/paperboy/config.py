@@ -138,7 +138,8 @@ class Settings(BaseSettings):
     index_flush_every: int = Field(
         20_000,
         ge=1,
-        description="Papers between durable index commits (and queue acknowledgements) in `paperboy index`.",
+        description="Newly embedded papers between durable commits of the vector index (and queue "
+        "acknowledgements) in `paperboy index`; besides these, commits follow a clock.",
     )
     index_interval: float = Field(
         2,
