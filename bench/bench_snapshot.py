@@ -151,9 +151,15 @@ def index_until(env: dict[str, str], reached: Callable[[str], bool]) -> tuple[fl
     return seconds, indexer.peak_mb
 
 
+def finished(bar: str, line: str) -> bool:
+    """The line a progress bar prints off a terminal when its pass ends (the final commit done), not the
+    plain "bar: counts" lines it prints on the way."""
+    return line.startswith(bar) and not line.startswith(f"{bar}:") and "100.0%" in line
+
+
 def keyword_index(env: dict[str, str]) -> dict[str, Any]:
     """The keyword pass over every paper (search falls back to keywords until vectors exist)."""
-    seconds, peak = index_until(env, lambda line: "keyword index" in line and "100.0%" in line)
+    seconds, peak = index_until(env, lambda line: finished("keyword index", line))
     return {"keyword_index_s": round(seconds, 1), "keyword_index_peak_rss_mb": round(peak, 1)}
 
 
@@ -198,9 +204,8 @@ def store_synthetic_vectors(database: Path, shared: Path) -> dict[str, Any]:
 
 
 def vector_index(env: dict[str, str]) -> dict[str, Any]:
-    """The vector pass over every paper, from stored vectors (nothing is embedded). (Off a terminal a
-    progress bar prints its line when it ends, so the keyphrases pass that follows shows nothing.)"""
-    seconds, peak = index_until(env, lambda line: line.startswith("vectors") and "100.0%" in line)
+    """The vector pass over every paper, from stored vectors (nothing is embedded)."""
+    seconds, peak = index_until(env, lambda line: finished("vectors", line))
     return {"vector_index_s": round(seconds, 1), "vector_index_peak_rss_mb": round(peak, 1)}
 
 

@@ -132,3 +132,27 @@ def test_papers_show_prints_no_python_values(cli: CliRunner, shared_data: Path) 
     assert any(line.startswith("authors: ") and "', '" not in line and "[" not in line for line in lines)
     for value in (": None", ": []", ": True", ": False", "{'"):
         assert value not in shown.output, value
+
+
+def test_progress_off_a_terminal_prints_plain_lines_with_counts_and_rate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bar cannot redraw in a log file or a pipe (cron, `paperboy index > log`): without plain lines,
+    a 40-minute vector pass would print nothing until it ends."""
+    import io
+
+    from rich.console import Console
+
+    from paperboy.cli import progress as module
+
+    out = io.StringIO()
+    progress = module.RichProgress(Console(file=out, force_terminal=False, width=200))
+    monkeypatch.setattr(module, "PLAIN_LINE_SECONDS", 0.0)
+    progress.start("vectors", 400, "papers")
+    progress.advance(100, 100)
+    progress.advance(100, 100)
+    progress.finish()
+    lines = [line for line in out.getvalue().splitlines() if line.startswith("vectors: ")]
+    assert len(lines) == 2, out.getvalue()
+    assert "100 papers" in lines[0] and "(25.0%)" in lines[0] and "/s" in lines[0]
+    assert "200 papers" in lines[1] and "(50.0%)" in lines[1]

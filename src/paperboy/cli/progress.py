@@ -11,6 +11,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from paperboy.ingest.records import Rejection
 
 MAX_PRINTED_REJECTIONS = 50
+PLAIN_LINE_SECONDS = 30.0
+"""Off a terminal (cron, a log file, a pipe) the bar cannot redraw: a plain line this often instead."""
 
 
 class RichProgress:
@@ -27,11 +29,14 @@ class RichProgress:
         self._rejections = 0
         self._started = 0.0
         self._unit = "records"
+        self._description = ""
+        self._last_line = 0.0
 
     def start(self, description: str, total: int | None, unit: str) -> None:
         self._unit = unit
         self._records = 0
-        self._started = time.monotonic()
+        self._started = self._last_line = time.monotonic()
+        self._description = description
         if not self.enabled:
             return
         self._progress = Progress(
@@ -63,6 +68,11 @@ class RichProgress:
             self._progress.update(self._task, completed=progress, status=status)
         else:
             self._progress.update(self._task, advance=progress, status=status)
+        if not self.console.is_terminal and time.monotonic() - self._last_line >= PLAIN_LINE_SECONDS:
+            self._last_line = time.monotonic()
+            task = self._progress.tasks[0]
+            share = f" ({task.percentage:.1f}%)" if task.total else ""
+            self.console.print(f"{escape(self._description)}: {status}{share}", highlight=False)
 
     def rejected(self, rejection: Rejection) -> None:
         self._rejections += 1
