@@ -120,3 +120,58 @@ def test_subscription_checks(sessions: sessionmaker[Session], fields: dict[str, 
 def test_foreign_keys_are_enforced(sessions: sessionmaker[Session]) -> None:
     with pytest.raises(IntegrityError), sessions() as session, session.begin():
         session.add(PaperVersion(paper_id=999_999, version=1))
+
+
+def _bulk_row(arxiv_id: str) -> dict[str, object]:
+    moment = datetime(2024, 10, 25, 12, 0, 5, 120)
+    return {
+        "arxiv_id": arxiv_id,
+        "version": 2,
+        "title": "Ünïcode — title",
+        "abstract": 'An "abstract"\n\nwith paragraphs',
+        "authors": ["Ada Lovelace", "Émile Borel"],
+        "categories": ["cs.LG"],
+        "primary_category": "cs.LG",
+        "comments": None,
+        "journal_ref": None,
+        "doi": None,
+        "license": None,
+        "published_at": moment,
+        "updated_at": datetime(2024, 10, 26),
+        "source": "test",
+        "withdrawn": True,
+        "upvotes_imported": 3,
+        "code_urls": ["https://github.com/a/b"],
+        "project_page": None,
+        "keywords": [],
+        "keywords_at": None,
+        "created_at": moment,
+        "modified_at": moment,
+    }
+
+
+def test_bulk_inserted_rows_are_stored_exactly_as_sqlalchemy_stores_them(engine: Engine) -> None:
+    """bulk_insert skips SQLAlchemy's per-value processing on SQLite: what it stores must be what
+    SQLAlchemy would have (the same text for dates and JSON), and read back the same on every database."""
+    from sqlalchemy import select, text
+
+    from paperboy.db.bulk import bulk_insert
+
+    table = Paper.__table__
+    with Session(engine) as session, session.begin():
+        bulk_insert(session, table, [_bulk_row("bulk.1")])  # type: ignore[arg-type]
+        session.execute(insert(table), [_bulk_row("core.1")])
+    with Session(engine) as session:
+        bulk, core = (
+            session.scalars(select(Paper).where(Paper.arxiv_id == a)).one() for a in ("bulk.1", "core.1")
+        )
+        columns = [c.key for c in table.columns if c.key not in ("id", "arxiv_id")]
+        assert {c: getattr(bulk, c) for c in columns} == {c: getattr(core, c) for c in columns}
+        assert bulk.published_at == datetime(2024, 10, 25, 12, 0, 5, 120) and bulk.withdrawn is True
+        raw = session.execute(
+            text("SELECT * FROM papers WHERE arxiv_id IN ('bulk.1', 'core.1') ORDER BY arxiv_id")
+        ).all()
+    assert raw[0][2:] == raw[1][2:], "the stored values are identical, byte for byte"
+    with pytest.raises(ValueError, match="give authors"):
+        with Session(engine) as session:
+            bulk_insert(session, table, [{k: v for k, v in _bulk_row("x").items() if k != "authors"}])  # type: ignore[arg-type]

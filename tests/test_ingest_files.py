@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 from paperboy.cli import app
+from paperboy.code_links import find_links
 from paperboy.db.models import DailyEntry, IndexQueue, IngestState, Paper
 from paperboy.ingest.normalize import clean_abstract, split_authors
 from paperboy.ingest.sources.files import CsvSource, SnapshotSource
@@ -1117,6 +1118,12 @@ def test_a_large_file_is_parsed_in_a_child_process(
         raise AssertionError("parsed in the parent")
 
     monkeypatch.setattr(SnapshotSource, "batches", no_parsing_here)  # the spawned child has its own
+    import paperboy.db.repositories.papers as papers_module
+
+    def no_link_search_here(*texts: str | None) -> Any:
+        raise AssertionError("code links searched in the parent")
+
+    monkeypatch.setattr(papers_module, "find_links", no_link_search_here)  # the child finds them too
     snapshot = snapshot_files[3]
     lines = snapshot.path.read_text().splitlines()
     lines.insert(1500, '{"id": "2401.00001", "title": [broken')
@@ -1130,6 +1137,13 @@ def test_a_large_file_is_parsed_in_a_child_process(
     assert count(engine, "paper_versions") == sum(len(snapshot.source[i]["versions"]) for i in snapshot.ids)
     assert count(engine, "index_queue") == len(snapshot.ids)
     assert ingest_state(sessions, "arxiv-snapshot")["done"] is True
+    monkeypatch.undo()
+    with sessions() as session:
+        rows = session.execute(
+            select(Paper.code_urls, Paper.abstract, Paper.comments, Paper.journal_ref)
+        ).all()
+    assert [urls for urls, *_ in rows] == [list(find_links(*texts).repositories) for _, *texts in rows]
+    assert sum(1 for urls, *_ in rows if urls) >= 3, "the sample names repositories"
 
 
 def test_an_error_in_the_child_process_is_the_same_clear_error(

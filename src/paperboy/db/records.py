@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from paperboy.code_links import PaperLinks
+
 
 @dataclass(frozen=True)
 class VersionRecord:
@@ -37,6 +39,9 @@ class PaperRecord:
     withdrawn: bool | None = None
     versions: tuple[VersionRecord, ...] = ()
     upvotes: int | None = None
+    links: PaperLinks | None = field(default=None, compare=False)
+    """The code links of this record's own text, when its parser found them already (a large file's
+    parsing process does, so that the committing process need not); None: found when it is stored."""
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,11 @@ import os
 import queue
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any, TypeGuard
 
+from paperboy.code_links import find_links
+from paperboy.db.records import PaperRecord
 from paperboy.ingest.records import Batch, IngestError
 from paperboy.ingest.sources.files import FileSource
 
@@ -45,11 +48,17 @@ def _send(channel: Any, item: tuple[str, Any], parent: int) -> bool:
     return False
 
 
+def _with_links(record: PaperRecord) -> PaperRecord:
+    """The record with the code links of its text: found here, on the parsing core, not the committing one."""
+    return replace(record, links=find_links(record.abstract, record.comments, record.journal_ref))
+
+
 def _produce(source: FileSource, state: dict[str, Any] | None, channel: Any, parent: int) -> None:
     """The child: every batch of `source` after `state`, then "end" (or the error that stopped it)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     try:
         for batch in source.batches(state):
+            batch.papers = [_with_links(record) for record in batch.papers]
             if not _send(channel, ("batch", batch), parent):
                 return
     except Exception as exc:  # handed to the parent, which raises it where the inline loop would

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, cast
 
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import Table, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from paperboy.authors import name_key
+from paperboy.db.bulk import bulk_insert
 from paperboy.db.models import AuthorClaim, AuthorFollow, DailyEntry, Paper, PaperAuthor, User
 
 _AUTHOR_ROWS = cast(Table, PaperAuthor.__table__)
@@ -41,8 +42,7 @@ def store_author_rows(session: Session, papers: Iterable[Authored]) -> None:
         for i, name in enumerate(p.authors or [])
         if name.strip()
     ]
-    if rows:
-        session.execute(insert(_AUTHOR_ROWS), rows)  # Core: no ORM bulk-insert bookkeeping
+    bulk_insert(session, _AUTHOR_ROWS, rows)
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from paperboy.arxiv_ids import parse_arxiv_id
 from paperboy.clock import utcnow
-from paperboy.code_links import find_links
+from paperboy.code_links import PaperLinks, find_links
+from paperboy.db.bulk import bulk_insert
 from paperboy.db.engine import begin_write
 from paperboy.db.models import Paper, PaperVersion
 from paperboy.db.records import DeletedRecord, PaperRecord, RecordError, VersionRecord
@@ -235,13 +236,14 @@ def _new_paper(record: PaperRecord, now: datetime) -> NewPaper:
     paper = NewPaper(record.arxiv_id, record.title, record.abstract, record.source, now, now)
     _apply(paper, record, overwrite=True)
     _merge_versions(paper, record.versions)
-    _find_links(paper)
+    _find_links(paper, record.links)  # a new paper's linked fields are its record's
     return paper
 
 
-def _find_links(paper: AnyPaper) -> set[str]:
-    """Store the repositories and project page its own text names; the fields that changed."""
-    links = find_links(paper.abstract, paper.comments, paper.journal_ref)
+def _find_links(paper: AnyPaper, found: PaperLinks | None = None) -> set[str]:
+    """Store the repositories and project page its own text names (`found` when already known); the
+    fields that changed."""
+    links = found if found is not None else find_links(paper.abstract, paper.comments, paper.journal_ref)
     changed = set()
     if list(links.repositories) != list(paper.code_urls or []):
         paper.code_urls = list(links.repositories)
@@ -323,9 +325,9 @@ def _insert_new(session: Session, papers: list[NewPaper]) -> None:
     if not papers:
         return
     rows = [{key: getattr(paper, key) for key in _INSERTED_COLUMNS} for paper in papers]
-    # Core executemany, then the ids by arXiv id. (The ORM's bulk insert starts a new statement whenever
+    # One executemany, then the ids by arXiv id. (The ORM's bulk insert starts a new statement whenever
     # the set of NULL columns changes, and RETURNING in parameter order makes SQLite insert row by row.)
-    session.execute(insert(_PAPERS), rows)
+    bulk_insert(session, _PAPERS, rows)
     by_arxiv_id = {paper.arxiv_id: paper for paper in papers}
     keys = list(by_arxiv_id)
     for start in range(0, len(keys), _IN_CHUNK):
@@ -337,8 +339,7 @@ def _insert_new(session: Session, papers: list[NewPaper]) -> None:
         for paper in papers
         for v in paper.versions
     ]
-    if versions:
-        session.execute(insert(_VERSIONS), versions)
+    bulk_insert(session, _VERSIONS, versions)
 
 
 def mark_deleted(session: Session, records: Sequence[DeletedRecord]) -> UpsertCounts:
