@@ -4,10 +4,13 @@
 
 The real snapshot's field layout (id, submitter, authors, title, comments, journal-ref, doi, report-no,
 categories, license, abstract, versions, update_date, authors_parsed), written the way Kaggle writes it
-(abstracts indented and wrapped at about 80 columns). Titles and abstracts take their words and lengths
-from the real abstracts in shared data and their categories from the real mix (bench/synthetic.py); ids
-run month by month from 0704 to 2512 with monthly volumes growing as arXiv's did (about 4,300 a month in
-2007 to 26,000 in 2025 at 2.7M records), so a day's, week's and month's lists are as long as the real ones.
+(as arXiv's OAI-PMH metadata has them, ../shared/data/fixtures/arxiv_oai: an abstract wrapped at about
+80 columns, its first line indented by two spaces and the lines that continue a paragraph not indented;
+a title wrapped at about 70, its continuation lines indented). Titles and abstracts take their words and
+lengths from the real abstracts in shared data and their categories from the real mix
+(bench/synthetic.py); ids run month by month from 0704 to 2512 with monthly volumes growing as arXiv's
+did (about 4,300 a month in 2007 to 26,000 in 2025 at 2.7M records), so a day's, week's and month's lists
+are as long as the real ones.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def records(vocabulary: Vocabulary, total: int, seed: int = 5) -> Iterator[dict[
                 "id": f"{year % 100:02d}{month:02d}.{number:0{width}d}",
                 "submitter": paper.authors[0],
                 "authors": ", ".join(paper.authors),
-                "title": paper.title,
+                "title": "\n  ".join(textwrap.wrap(paper.title, 70, break_on_hyphens=False)),
                 "comments": f"{int(rng.integers(4, 40))} pages, {int(rng.integers(1, 12))} figures"
                 if rng.random() < 0.7
                 else None,
@@ -95,7 +98,7 @@ def records(vocabulary: Vocabulary, total: int, seed: int = 5) -> Iterator[dict[
                 "report-no": None,
                 "categories": " ".join(paper.categories),
                 "license": LICENSES[int(rng.integers(0, len(LICENSES)))],
-                "abstract": "  " + wrapped.replace("\n", "\n  ") + "\n",
+                "abstract": "  " + wrapped + "\n",
                 "versions": versions,
                 "update_date": created.strftime("%Y-%m-%d"),
                 "authors_parsed": _authors_parsed(paper.authors),
