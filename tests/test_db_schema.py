@@ -172,6 +172,5 @@ def test_bulk_inserted_rows_are_stored_exactly_as_sqlalchemy_stores_them(engine:
             text("SELECT * FROM papers WHERE arxiv_id IN ('bulk.1', 'core.1') ORDER BY arxiv_id")
         ).all()
     assert raw[0][2:] == raw[1][2:], "the stored values are identical, byte for byte"
-    with pytest.raises(ValueError, match="give authors"):
-        with Session(engine) as session:
-            bulk_insert(session, table, [{k: v for k, v in _bulk_row("x").items() if k != "authors"}])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="give authors"), Session(engine) as session:
+        bulk_insert(session, table, [{k: v for k, v in _bulk_row("x").items() if k != "authors"}])  # type: ignore[arg-type]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -88,7 +89,10 @@ def test_crash_at_each_point_is_repaired_by_the_next_run(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     home = tmp_path / "home"
-    indexer = Indexer(sessions, home, embedder, batch_size=8, flush_every=16, keyword_batch=16)
+    # Keyword commits after every batch (not every 30 s): a crash can fall between two of them.
+    indexer = Indexer(
+        sessions, home, embedder, batch_size=8, flush_every=16, keyword_batch=16, keyword_commit_seconds=0
+    )
     target = {
         "embedding": (MemoizingEmbedder, "embed_documents", 3),
         "lexical-commit": (type(SearchStore.open_current(home, embedder.dim, True).lexical), "commit", 2),
@@ -108,7 +112,9 @@ def test_crash_at_each_point_is_repaired_by_the_next_run(
     monkeypatch.undo()
     assert 0 < queued(sessions) <= len(loaded), "the crashed part is still queued"
     embedded_before = count_embeddings_of(sessions, embedder.name)
-    summary = Indexer(sessions, home, embedder, batch_size=8, flush_every=16, keyword_batch=16).run()
+    summary = Indexer(
+        sessions, home, embedder, batch_size=8, flush_every=16, keyword_batch=16, keyword_commit_seconds=0
+    ).run()
     assert summary.embedded == len(loaded) - embedded_before, "vectors stored before the crash are reused"
     assert_consistent(sessions, home, embedder.dim)
 
@@ -241,7 +247,7 @@ def test_stored_vectors_go_in_growing_batches_and_embedding_in_small_ones(
 
     assert summary.embedded == len(loaded) - len(stored) and summary.reused_vectors == len(stored)
     takes = [i for i, (kind, _) in enumerate(events) if kind == "take"]
-    for here, following in zip(takes, takes[1:], strict=False):
+    for here, following in itertools.pairwise(takes):
         limit, embedded = events[here][1], any(kind == "embed" for kind, _ in events[here + 1 : following])
         assert events[following][1] == (2 if embedded else min(2 * limit, module.REUSE_BATCH)), events
     assert any(limit > 2 for kind, limit in events if kind == "take"), (
@@ -251,3 +257,36 @@ def test_stored_vectors_go_in_growing_batches_and_embedding_in_small_ones(
     embedded_papers = len(loaded) - len(stored)
     assert saves["n"] <= embedded_papers // 4 + 2, saves
     assert_consistent(sessions, home, embedder.dim)
+
+
+@pytest.mark.parametrize(("every", "commits"), [(3600.0, [True]), (0.0, [False] * 8 + [True])])
+def test_a_long_keyword_pass_commits_on_a_clock_and_waits_for_merges_once(
+    every: float,
+    commits: list[bool],
+    loaded: list,
+    sessions: sessionmaker[Session],
+    tmp_path: Path,
+    embedder: MemoizingEmbedder,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pass over a large backlog commits every `keyword_commit_seconds` (each commit acknowledges what it
+    covers), keeping its writer and the merges it started between commits; only the last commit waits for
+    them. (Committing and waiting at every batch of 20,000 made a pass over all of arXiv three times
+    slower.) Each commit is searchable, and a crash between them is repaired by the next run."""
+    from paperboy.search.lexical import LexicalIndex
+
+    seen: list[bool] = []
+    commit = LexicalIndex.commit
+    monkeypatch.setattr(
+        LexicalIndex, "commit", lambda self, final=True: seen.append(final) or commit(self, final)
+    )
+    home = tmp_path / "home"
+    indexer = Indexer(sessions, home, embedder, keyword_batch=8, keyword_commit_seconds=every)
+    indexer._vector_pass = lambda *args: None  # type: ignore[method-assign]  # the keyword pass alone
+    indexer._keyphrase_pass = lambda *args: None  # type: ignore[method-assign]
+    indexer.run()
+    assert seen == commits
+    with sessions() as session:
+        assert pending_count(session) == 0 and vector_pending_count(session) == len(loaded)
+    lexical, _ = indexed_ids(home, embedder.dim)
+    assert sorted(lexical) == sorted(set(lexical)) and len(lexical) == len(loaded)

@@ -49,8 +49,9 @@ class IndexCounts:
 class IndexWriter(Protocol):
     """Writes to one index: the live one (incremental runs) or a fresh one (rebuilds)."""
 
-    def upsert_text(self, papers: Sequence[PaperContent]) -> None:
-        """Add or replace the searchable text of papers (their vectors, if any, are kept)."""
+    def upsert_text(self, papers: Sequence[PaperContent], replace: bool = True) -> None:
+        """Add or replace the searchable text of papers (their vectors, if any, are kept); `replace=False`
+        when the papers are known not to be in the index yet (no old entry is looked for)."""
         ...
 
     def delete_text(self, paper_ids: Sequence[int]) -> None: ...
@@ -61,8 +62,9 @@ class IndexWriter(Protocol):
 
     def delete_vectors(self, paper_ids: Sequence[int]) -> None: ...
 
-    def commit_text(self) -> None:
-        """Make the text written so far durable and visible to searches."""
+    def commit_text(self, final: bool = True) -> None:
+        """Make the text written so far durable and visible to searches; `final=False` when more text
+        follows in the same run (background work such as merging may go on meanwhile)."""
         ...
 
     def commit_vectors(self) -> None:

@@ -43,8 +43,8 @@ class StoreWriter:
         self.fresh = fresh
         self._vectors_dirty = False
 
-    def upsert_text(self, papers: Sequence[PaperContent]) -> None:
-        self.store.lexical.upsert(papers, fresh=self.fresh)
+    def upsert_text(self, papers: Sequence[PaperContent], replace: bool = True) -> None:
+        self.store.lexical.upsert(papers, fresh=self.fresh or not replace)
 
     def delete_text(self, paper_ids: Sequence[int]) -> None:
         self.store.lexical.delete(paper_ids)
@@ -59,8 +59,8 @@ class StoreWriter:
             self.store.vectors.delete(paper_ids)
             self._vectors_dirty = True
 
-    def commit_text(self) -> None:
-        self.store.lexical.commit()
+    def commit_text(self, final: bool = True) -> None:
+        self.store.lexical.commit(final)
 
     def commit_vectors(self) -> None:
         """Atomic save of the vector file (skipped when nothing changed: at 1M papers it is 0.5 GB)."""

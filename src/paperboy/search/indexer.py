@@ -68,6 +68,8 @@ BATCH = 256
 KEYPHRASE_BATCH = 256
 """Papers whose keyphrases one batch extracts (about 12 short phrases each, embedded together)."""
 KEYWORD_BATCH = 20_000
+KEYWORD_COMMIT_SECONDS = 30.0
+"""How often a long keyword pass commits: a backlog of millions becomes searchable half a minute at a time."""
 REUSE_BATCH = 16_384
 """Largest vector-pass batch: batches double up to this while every vector in them is already stored
 (after a rebuild or a restore, or once `--executor ray` embedded ahead), since then a batch costs
@@ -143,6 +145,7 @@ class Indexer:
         batch_size: int = BATCH,
         flush_every: int = FLUSH_EVERY,
         keyword_batch: int = KEYWORD_BATCH,
+        keyword_commit_seconds: float = KEYWORD_COMMIT_SECONDS,
     ) -> None:
         """`index` is a backend, or a data dir whose embedded index to keep."""
         self.sessions = sessions
@@ -153,6 +156,7 @@ class Indexer:
         self.batch_size = batch_size
         self.flush_every = flush_every
         self.keyword_batch = keyword_batch
+        self.keyword_commit_seconds = keyword_commit_seconds
 
     # --- vectors -------------------------------------------------------------------------------
     def _vectors_for(
@@ -196,13 +200,20 @@ class Indexer:
 
     # --- passes --------------------------------------------------------------------------------
     def _keyword_pass(self, writer: IndexWriter, summary: IndexSummary, reporter: Progress) -> None:
-        """Everything the ingest queue holds goes into the keyword index, then into the vector queue."""
+        """Everything the ingest queue holds goes into the keyword index, then into the vector queue.
+
+        A commit makes what it covers searchable and acknowledges it. A large backlog (all of arXiv) is
+        committed every `keyword_commit_seconds`, not every batch, and the index's segment merges run on
+        meanwhile; the pass's last commit waits for them.
+        """
         with self.sessions() as session:
             total = pending_count(session)
         if total == 0:
             return
         reporter.start("keyword index", total, "papers")
-        after = 0
+        # Into an empty index nothing needs replacing: a pass takes each paper once (its cursor only moves on).
+        replace = writer.counts().lexical > 0
+        after, uncommitted, last_commit = 0, {}, time.monotonic()
         try:
             while True:
                 with self.sessions() as session:
@@ -212,19 +223,28 @@ class Indexer:
                     break
                 live = [p for p in papers.values() if not p.withdrawn]
                 gone = [pid for pid in taken if pid not in papers or papers[pid].withdrawn]
-                writer.upsert_text(live)
+                writer.upsert_text(live, replace=replace)
                 writer.delete_text(gone)
-                writer.commit_text()
-                with self.sessions() as session, session.begin():
-                    enqueue_for_vectors(session, list(taken))
-                    acknowledge(session, taken)
+                uncommitted.update(taken)
+                if time.monotonic() - last_commit >= self.keyword_commit_seconds:
+                    self._commit_keywords(writer, uncommitted, final=False)
+                    uncommitted, last_commit = {}, time.monotonic()
                 summary.keyword_indexed += len(live)
                 summary.removed += len(gone)
                 after = max(taken)
                 reporter.advance(len(taken), len(taken))
+            self._commit_keywords(writer, uncommitted, final=True)
         finally:
             reporter.finish()
         self._refresh_vocabulary(writer)
+
+    def _commit_keywords(self, writer: IndexWriter, taken: dict[int, int], final: bool) -> None:
+        """Commit the keyword index, then acknowledge what it covers and queue it for vectors."""
+        writer.commit_text(final)
+        if taken:
+            with self.sessions() as session, session.begin():
+                enqueue_for_vectors(session, list(taken))
+                acknowledge(session, taken)
 
     def _refresh_vocabulary(self, writer: IndexWriter) -> None:
         vocabulary = writer.vocabulary()
@@ -389,7 +409,7 @@ class Indexer:
                 ids = paper_ids_after(session, after, 10_000)
                 if not ids:
                     return
-                enqueue_for_index(session, ids)
+                enqueue_for_index(session, ids, bump=False)  # queued ones are indexed anyway
             after = ids[-1]
 
     def rebuild(self, progress: Progress | None = None, stop: threading.Event | None = None) -> IndexSummary:

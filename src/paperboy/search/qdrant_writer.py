@@ -35,11 +35,11 @@ class QdrantWriter:
         )
         return {int(point.id): point.vector for point in found}
 
-    def upsert_text(self, papers: Sequence[PaperContent]) -> None:
+    def upsert_text(self, papers: Sequence[PaperContent], replace: bool = True) -> None:
         models = qdrant_models()
         for start in range(0, len(papers), _UPSERT_CHUNK):
             chunk = papers[start : start + _UPSERT_CHUNK]
-            existing = self._existing([p.paper_id for p in chunk], with_dense=True)
+            existing = self._existing([p.paper_id for p in chunk], with_dense=True) if replace else {}
             points = []
             for paper in chunk:
                 indices, values = bm25_document_vector(indexed_text(paper.title, paper.abstract))
@@ -77,7 +77,7 @@ class QdrantWriter:
         if existing:
             self.backend.client.delete_vectors(self.collection, ["dense"], existing, wait=True)
 
-    def commit_text(self) -> None:
+    def commit_text(self, final: bool = True) -> None:
         """Writes are acknowledged durable (`wait=True`): nothing is pending."""
 
     def commit_vectors(self) -> None:

@@ -25,8 +25,9 @@ _DELETE_ACKNOWLEDGED = delete(_QUEUE).where(
 """One compiled statement, run for many rows (a row-value IN list is compiled afresh for each chunk)."""
 
 
-def enqueue_for_index(session: Session, paper_ids: Iterable[int]) -> None:
-    """Mark papers dirty; a paper already queued gets its generation bumped.
+def enqueue_for_index(session: Session, paper_ids: Iterable[int], bump: bool = True) -> None:
+    """Mark papers dirty; a paper already queued gets its generation bumped (`bump=False`: it is left as it
+    is, when all that matters is that every paper is queued).
 
     Rows are written in paper-id order, the order `acknowledge` locks them in, so an ingest and the
     indexer working on the same rows wait for each other instead of deadlocking.
@@ -36,11 +37,14 @@ def enqueue_for_index(session: Session, paper_ids: Iterable[int]) -> None:
         {"paper_id": paper_id, "generation": 1, "enqueued_at": now} for paper_id in sorted(set(paper_ids))
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(IndexQueue)
-    statement = statement.on_conflict_do_update(
-        index_elements=["paper_id"],
-        set_={"generation": IndexQueue.generation + 1, "enqueued_at": statement.excluded.enqueued_at},
-    )
+    statement = insert(_QUEUE)  # the table, not the entity: Core's executemany, not the ORM's bulk path
+    if bump:
+        statement = statement.on_conflict_do_update(
+            index_elements=["paper_id"],
+            set_={"generation": _QUEUE.c.generation + 1, "enqueued_at": statement.excluded.enqueued_at},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["paper_id"])
     for start in range(0, len(rows), _ROWS_PER_STATEMENT):
         # executemany of one compiled statement: a 500-row VALUES list compiled afresh costs more than
         # the rows (a snapshot enqueues millions).

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, tuple_, union, update
+from sqlalchemy import Table, delete, func, select, tuple_, union, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from paperboy.clock import utcnow
 from paperboy.db.models import DailyEntry, IndexQueue, Paper, VectorQueue
 
 _ROWS_PER_STATEMENT = 500
+_VECTOR_QUEUE = cast(Table, VectorQueue.__table__)
 _TIER = 10_000_000
 """A priority is `tier * _TIER + (_TIER - 1 - day ordinal)`: lower is sooner, and newer days come sooner."""
 TIER_REMOVAL, TIER_DAILY, TIER_DATED, TIER_UNDATED = range(4)
@@ -41,10 +42,14 @@ def embedding_priority(daily: date | None, published: datetime | None, present: 
     return TIER_UNDATED * _TIER
 
 
+_IDS_PER_QUERY = 2_000
+
+
 def _priorities(session: Session, paper_ids: Sequence[int]) -> dict[int, int]:
     found: dict[int, int] = dict.fromkeys(paper_ids, embedding_priority(None, None, present=False))
-    for start in range(0, len(paper_ids), _ROWS_PER_STATEMENT):
-        chunk = list(paper_ids[start : start + _ROWS_PER_STATEMENT])
+    connection = session.connection()  # Core: a keyword pass over all of arXiv asks for 2.7M of these
+    for start in range(0, len(paper_ids), _IDS_PER_QUERY):
+        chunk = list(paper_ids[start : start + _IDS_PER_QUERY])
         newest_list = (
             select(DailyEntry.paper_id, func.max(DailyEntry.date).label("day"))
             .where(DailyEntry.paper_id.in_(chunk), DailyEntry.hidden.is_(False))
@@ -56,7 +61,7 @@ def _priorities(session: Session, paper_ids: Sequence[int]) -> dict[int, int]:
             .outerjoin(newest_list, newest_list.c.paper_id == Paper.id)
             .where(Paper.id.in_(chunk))
         )
-        for paper_id, published, withdrawn, day in session.execute(query):
+        for paper_id, published, withdrawn, day in connection.execute(query):
             found[paper_id] = embedding_priority(day, published, present=not withdrawn)
     return found
 
@@ -76,11 +81,11 @@ def enqueue_for_vectors(session: Session, paper_ids: Iterable[int]) -> None:
         {"paper_id": pid, "generation": 1, "priority": priorities[pid], "enqueued_at": now} for pid in ids
     ]
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = insert(VectorQueue)
+    statement = insert(_VECTOR_QUEUE)  # the table, not the entity: Core's executemany, not the ORM's
     statement = statement.on_conflict_do_update(
         index_elements=["paper_id"],
         set_={
-            "generation": VectorQueue.generation + 1,
+            "generation": _VECTOR_QUEUE.c.generation + 1,
             "priority": statement.excluded.priority,
             "enqueued_at": statement.excluded.enqueued_at,
         },
