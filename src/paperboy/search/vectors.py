@@ -113,15 +113,16 @@ class VectorIndex:
 
     def similarity(self, query: npt.NDArray[np.float32], keys: Sequence[int]) -> dict[int, float]:
         """Cosine similarity of the query to the stored vectors of `keys` (missing keys are skipped)."""
-        present = [key for key in keys if key in self.index]
-        if not present:
+        wanted = np.asarray(keys, dtype=np.uint64)
+        present = wanted[self.index.contains(wanted)] if len(wanted) else wanted  # one call, not one per key
+        if not len(present):
             return {}
-        stored = self.index.get(np.asarray(present, dtype=np.uint64), dtype="f32")
+        stored = self.index.get(present, dtype="f32")
         matrix = np.vstack(stored).astype(np.float32)  # type: ignore[arg-type]
         norms = np.linalg.norm(matrix, axis=1)
         norms[norms == 0] = 1.0
         scores = matrix @ query / norms
-        return {key: float(score) for key, score in zip(present, scores, strict=True)}
+        return {int(key): float(score) for key, score in zip(present.tolist(), scores, strict=True)}
 
     def vector(self, key: int) -> npt.NDArray[np.float32] | None:
         """The stored vector of one paper (for "similar papers")."""

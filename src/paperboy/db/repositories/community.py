@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from paperboy.db.models import Comment, DailyEntry, Paper, Vote
@@ -48,9 +49,7 @@ def visible_entries() -> Select[DailyEntry]:
     )
 
 
-def paper_totals(session: Session, paper_ids: Sequence[int]) -> dict[int, Totals]:
-    """Totals of each given paper that exists, in one query per chunk (a search page asks on every
-    request, so round trips count)."""
+def _totals_query() -> Select[Any]:
     local_votes = select(func.count()).where(Vote.paper_id == Paper.id).correlate(Paper).scalar_subquery()
     imported_comments = (
         select(func.max(DailyEntry.num_comments_imported))
@@ -64,13 +63,24 @@ def paper_totals(session: Session, paper_ids: Sequence[int]) -> dict[int, Totals
         .correlate(Paper)
         .scalar_subquery()
     )
+    return select(Paper.id, Paper.upvotes_imported, local_votes, imported_comments, local_comments).where(
+        Paper.id.in_(bindparam("ids", expanding=True))
+    )
+
+
+_TOTALS = _totals_query()
+"""Built once: SQLAlchemy then finds its compiled form without walking the statement on every request."""
+
+
+def paper_totals(session: Session, paper_ids: Sequence[int]) -> dict[int, Totals]:
+    """Totals of each given paper that exists, in one query per chunk (a search page asks on every
+    request, so round trips count)."""
     found: dict[int, Totals] = {}
     ids = list(dict.fromkeys(paper_ids))
+    connection = session.connection()  # Core: plain columns need no ORM loading
     for start in range(0, len(ids), _IN_CHUNK):
-        query = select(
-            Paper.id, Paper.upvotes_imported, local_votes, imported_comments, local_comments
-        ).where(Paper.id.in_(ids[start : start + _IN_CHUNK]))
-        for paper_id, imported, votes, from_hf, comments in session.execute(query):
+        rows = connection.execute(_TOTALS, {"ids": ids[start : start + _IN_CHUNK]})
+        for paper_id, imported, votes, from_hf, comments in rows:
             found[int(paper_id)] = Totals(
                 upvotes=int(imported or 0) + int(votes or 0),
                 comments=int(from_hf or 0) + int(comments or 0),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Text, func, select, type_coerce
+from sqlalchemy import Text, bindparam, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from paperboy.db.models import Embedding, Paper
@@ -86,13 +86,17 @@ def _content(row: Any) -> PaperContent:
     )
 
 
+_CONTENTS = select(*_COLUMNS).where(Paper.id.in_(bindparam("ids", expanding=True)))
+"""Built once: SQLAlchemy then finds its compiled form without walking the statement on every search."""
+
+
 def paper_contents(session: Session, paper_ids: Sequence[int]) -> dict[int, PaperContent]:
     """Content of the given papers that still exist."""
     found: dict[int, PaperContent] = {}
     connection = session.connection()  # Core: no ORM loading for plain columns
     for start in range(0, len(paper_ids), _IN_CHUNK):
         chunk = list(paper_ids[start : start + _IN_CHUNK])
-        for row in connection.execute(select(*_COLUMNS).where(Paper.id.in_(chunk))):
+        for row in connection.execute(_CONTENTS, {"ids": chunk}):
             content = _content(row)
             found[content.paper_id] = content
     return found
