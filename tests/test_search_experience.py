@@ -175,6 +175,29 @@ def test_results_carry_community_totals_and_the_number_of_matches(starter: Libra
     assert listed.totals.upvotes > 0 and listed.totals.comments >= 0
 
 
+@pytest.mark.parametrize("mode", ["hybrid", "lexical"])
+def test_very_many_matches_are_estimated_not_walked(
+    starter: Library, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting a million matches one by one cost a seventh of a search at 2.7M papers: above a threshold
+    the number comes from the words' document frequencies, to three figures, and says it is an estimate."""
+    import paperboy.search.lexical as lexical
+
+    exact = top(starter, "learning model", mode=mode, count=True)
+    assert not exact.total_estimated and exact.total > 1000
+    monkeypatch.setattr(lexical, "EXACT_COUNT_UP_TO", 100)
+    estimated = top(starter, "learning model", mode=mode, count=True)
+    assert estimated.total_estimated and estimated.total == int(float(f"{estimated.total:.3g}"))
+    assert 0.7 * exact.total <= estimated.total <= 1.3 * exact.total, (estimated.total, exact.total)
+    assert [h.paper.arxiv_id for h in estimated.hits] == [h.paper.arxiv_id for h in exact.hits]
+    # Filters and phrases narrow the matches beyond what frequencies tell: those are counted.
+    quoted = top(starter, '"language model" learning', mode=mode, count=True)
+    assert not quoted.total_estimated
+    # Few matches are counted exactly whatever the threshold says they would cost.
+    monkeypatch.setattr(lexical, "EXACT_COUNT_UP_TO", 50_000)
+    assert not top(starter, "learning model", mode=mode, count=True).total_estimated
+
+
 # --- the embedding backlog, in the order visitors meet papers ---------------------------------------
 def test_papers_on_daily_lists_get_vectors_first_then_the_newest(
     sessions: sessionmaker[Session], shared_data: Path, tmp_path: Path, embedder: MemoizingEmbedder

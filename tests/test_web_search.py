@@ -5,6 +5,7 @@ result lists with community totals, and an empty library that says how to load p
 from __future__ import annotations
 
 import json
+import re
 import threading
 from pathlib import Path
 
@@ -126,6 +127,28 @@ def test_result_lists_show_totals_and_the_number_of_matches(keyword_client: Test
     hit = api.json()[0]
     assert hit["paper"]["id"] == "2410.17243" and hit["paper"]["upvotes"] == 64 and hit["numComments"] == 3
     assert int(api.headers["x-search-total"]) >= len(api.json())
+
+
+def test_an_estimated_number_of_matches_says_so_on_every_surface(
+    keyword_client: TestClient, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import paperboy.search.lexical as lexical
+
+    monkeypatch.setattr(lexical, "EXACT_COUNT_UP_TO", 10)  # this small library then estimates as a big one
+    page = keyword_client.get("/search", params={"q": "model learning"})
+    assert re.search(r"about [\d,]+ papers match", page.text), page.text
+    api = keyword_client.get("/api/papers/search", params={"q": "model learning"})
+    assert api.headers["x-search-total-estimated"] == "true" and int(api.headers["x-search-total"]) > 10
+    document = json.loads(cli.invoke(cli_app, ["search", "model learning", "--json"]).stdout)
+    assert document["total_estimated"] is True
+    assert "about " in cli.invoke(cli_app, ["search", "model learning"]).output
+    monkeypatch.setattr(lexical, "EXACT_COUNT_UP_TO", 50_000)
+    exact = keyword_client.get("/api/papers/search", params={"q": "model learning"})
+    assert "x-search-total-estimated" not in exact.headers
+    page = keyword_client.get("/search", params={"q": "model learning"})
+    assert re.search(r"[\d,]+ papers? match", page.text) and not re.search(
+        r"about [\d,]+ papers? match", page.text
+    )
 
 
 def test_nothing_matches_a_script_the_library_has_no_words_in(keyword_client: TestClient) -> None:

@@ -179,6 +179,7 @@ def search_command(
             "page": page,
             "took_ms": round(result.took_ms, 2),
             "total": result.total,
+            "total_estimated": result.total_estimated,
             "has_more": result.has_more,
             "index": status.as_json(),
             "results": rows,
@@ -206,4 +207,5 @@ def search_command(
     _print_hits(rows, explain)
     more = f"; more on the next page: --page {page + 1}" if result.has_more else ""
     shown = f"{offset + 1}-{offset + len(rows)}" if rows else "0"
-    typer.echo(f"{result.total:,} paper(s) match, showing {shown}, in {result.took_ms:.1f} ms{more}")
+    about = "about " if result.total_estimated else ""
+    typer.echo(f"{about}{result.total:,} paper(s) match, showing {shown}, in {result.took_ms:.1f} ms{more}")

@@ -198,6 +198,8 @@ class EmbeddedBackend:
         if store is None or not parsed.has_terms:
             return Candidates()
         lexical_side = mode != "dense"
+        estimate = store.lexical.estimated_matches(parsed, filters) if count and lexical_side else None
+        count = count and estimate is None
         # BM25 runs on a second core while this thread embeds the query and walks the vector index
         # (tantivy, onnxruntime and usearch all release the GIL).
         bm25 = (
@@ -206,7 +208,7 @@ class EmbeddedBackend:
         if mode == "lexical":
             assert bm25 is not None
             hits, matches = bm25.result()
-            return Candidates(dict(hits), {}, matches)
+            return Candidates(dict(hits), {}, estimate or matches, estimate is not None)
         query_vector = embed()
         constrained = filters.active or parsed.has_filters
         dense_depth = depth * FILTERED_DENSE_OVERSAMPLE if constrained else depth
@@ -222,7 +224,7 @@ class EmbeddedBackend:
         lexical = dict(hits)
         dense.update(store.vectors.similarity(query_vector, [pid for pid in lexical if pid not in dense]))
         lexical.update((pid, score) for pid, score in dense_bm25.result().items() if pid not in lexical)
-        return Candidates(lexical, dense, matches)
+        return Candidates(lexical, dense, estimate or matches, estimate is not None)
 
     def covering(
         self, groups: Sequence[tuple[str, ...]], paper_ids: Sequence[int], in_title: bool = False

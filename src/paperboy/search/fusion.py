@@ -53,6 +53,8 @@ class Candidates:
     """Cosine similarity of every candidate that has a vector."""
     matches: int = 0
     """Papers in the index that match a query word (counted when asked; else the lexical candidates)."""
+    matches_estimated: bool = False
+    """`matches` is an estimate (a large set of matches is not walked to count it)."""
 
 
 def _normalize(scores: Mapping[int, float], method: Normalization) -> dict[int, float]:

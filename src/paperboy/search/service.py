@@ -57,7 +57,8 @@ class SearchRequest:
     related: bool = False
     """For a query that is exactly an arXiv id: list the papers its title finds after it, not it alone."""
     count: bool = False
-    """Count every paper matching a query word (`SearchResult.total`); costs a walk over all matches."""
+    """Count every paper matching a query word (`SearchResult.total`): a walk over the matches, or an
+    estimate when there are very many."""
 
     def validate(self) -> ParsedQuery:
         if self.mode not in MODES:
@@ -97,6 +98,8 @@ class SearchResult:
     took_ms: float = 0.0
     total: int = 0
     """Papers that match (those holding a query word, when counted; at least the ranked ones)."""
+    total_estimated: bool = False
+    """`total` is an estimate, to three figures (more than 50,000 matches are not counted one by one)."""
     correction: Correction | None = None
     exact_id: str | None = None
     """The arXiv id the query named, when it is a paper of the library."""
@@ -292,7 +295,7 @@ class SearchService:
             result.relaxed = tuple(heads.items())
             candidates = self._candidates(relaxed, request, depth, embed_text)
             ranked, _ = self._ranked(candidates, request.mode, word_groups(relaxed.words))
-        result.total = candidates.matches
+        result.total, result.total_estimated = candidates.matches, candidates.matches_estimated
         titles = self._pinned_titles(parsed, request.filters)
         scores = {pid: score for pid, score, _ in ranked}
         pinned = [(pid, scores.get(pid), "title") for pid in titles]

@@ -55,7 +55,8 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
         summary="Search papers",
         responses=errors(400, 503),
         response_description="Hits, best first. Headers: X-Search-Total (papers that match), "
-        "X-Search-Corrected-Query (the query searched when misspelled words were corrected, percent-encoded "
+        "X-Search-Total-Estimated (true when that is an estimate: more than 50,000 matches are not counted "
+        "one by one), X-Search-Corrected-Query (the query searched when misspelled words were corrected, percent-encoded "
         "UTF-8), X-Search-Took-Ms.",
     )
     def read_search(
@@ -93,6 +94,8 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
                 headers={"Retry-After": "30"},
             )
         headers = {"X-Search-Took-Ms": f"{result.took_ms:.2f}", "X-Search-Total": str(result.total)}
+        if result.total_estimated:
+            headers["X-Search-Total-Estimated"] = "true"
         if result.correction:
             headers["X-Search-Corrected-Query"] = quote(result.correction.text, safe=" ")
         return JSONResponse([hit_json(hit) for hit in result.hits], headers=headers)
