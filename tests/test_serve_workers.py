@@ -3,7 +3,9 @@ limits to what is configured (each process enforces its share)."""
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -84,3 +86,95 @@ def test_two_workers_answer_on_one_port_and_stop_together(cli: CliRunner, cli_en
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def _start_workers(
+    cli: CliRunner, cli_env: dict[str, str], port: int
+) -> tuple[subprocess.Popen[bytes], list[int]]:
+    assert cli.invoke(cli_app, ["init"]).exit_code == 0
+    env = {**cli_env, "PAPERBOY_PORT": str(port), "HF_HUB_OFFLINE": "1", "PAPERBOY_DIGEST_INTERVAL": "0"}
+    server = subprocess.Popen(
+        [str(PAPERBOY), "serve", "--workers", "2"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        workers = _worker_pids(server.pid)
+        try:
+            if len(workers) == 2 and httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return server, workers
+        except httpx.HTTPError:
+            pass
+        assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
+        time.sleep(0.2)
+    server.kill()
+    raise AssertionError("the workers did not start")
+
+
+def _sockets(pid: int, port: int, state: str) -> list[str]:
+    """Inodes of the TCP sockets a process holds on the local `port` in `state` (01 established, 0A
+    listening), from /proc."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = str(fd.readlink()) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            if local_port == port and fields[3] == state and fields[9] in inodes:
+                found.append(fields[9])
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing is Linux's")
+def test_keep_alive_connections_are_spread_over_the_workers_and_a_dead_worker_is_replaced(
+    cli: CliRunner, cli_env: dict[str, str]
+) -> None:
+    """With one shared listening socket, whichever worker woke first accepted every waiting connection:
+    at 1M papers one of two workers held three quarters of 8 clients' connections and limited them all.
+    Each worker now has a socket of its own on the port, and the kernel spreads connections over them."""
+    port = free_port()
+    server, workers = _start_workers(cli, cli_env, port)
+    clients = [httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) for _ in range(16)]
+    try:
+        listening = [_sockets(pid, port, "0A") for pid in workers]
+        assert all(len(own) == 1 for own in listening) and listening[0] != listening[1], listening
+        for client in clients:
+            assert client.get("/healthz").status_code == 200  # each keeps its connection open
+        held = [len(_sockets(pid, port, "01")) for pid in workers]
+        assert sum(held) == 16 and min(held) >= 2, held  # all on one worker: odds 2 in 65,536
+        os.kill(workers[0], signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            replaced = _worker_pids(server.pid)
+            if len(replaced) == 2 and workers[0] not in replaced:
+                break
+            time.sleep(0.2)
+        assert len(replaced) == 2 and workers[0] not in replaced, replaced
+        for _ in range(20):  # new connections: none waits on the dead worker's socket
+            assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code == 200
+    finally:
+        for client in clients:
+            client.close()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing is Linux's")
+def test_workers_that_cannot_listen_stop_the_server_with_a_clear_error(
+    cli: CliRunner, cli_env: dict[str, str]
+) -> None:
+    assert cli.invoke(cli_app, ["init"]).exit_code == 0
+    port = free_port()
+    with socket.socket() as taken:  # another program's socket, not shared
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        env = {**cli_env, "PAPERBOY_PORT": str(port), "HF_HUB_OFFLINE": "1", "PAPERBOY_DIGEST_INTERVAL": "0"}
+        result = subprocess.run(
+            [str(PAPERBOY), "serve", "--workers", "2"], env=env, capture_output=True, text=True, timeout=120
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr

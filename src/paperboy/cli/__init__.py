@@ -103,6 +103,7 @@ def serve(
     from paperboy.digest.scheduler import background_digests
     from paperboy.search.factory import make_embedder, make_indexer
     from paperboy.search.scheduler import background_indexer
+    from paperboy.web import supervisor
     from paperboy.web.app import create_app
     from paperboy.web.worker import WORKERS_ENV
 
@@ -155,7 +156,12 @@ def serve(
                     WORKERS_ENV: str(workers),
                 }
             )
-            uvicorn.run("paperboy.web.worker:app", factory=True, workers=workers, **options)
+            if supervisor.supported():  # a socket per worker: connections spread evenly (web/supervisor.py)
+                status = supervisor.Supervisor("paperboy.web.worker:app", workers, options).run()
+                if status:
+                    raise typer.Exit(status)
+            else:
+                uvicorn.run("paperboy.web.worker:app", factory=True, workers=workers, **options)
     finally:
         for job in jobs:
             job.stop()
