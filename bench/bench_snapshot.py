@@ -3,6 +3,7 @@ keyword index, then time the pages and the API at that size.
 
     .venv/bin/python bench/bench_snapshot.py --records 2700000 --workdir /tmp/snapshot-2.7m
     .venv/bin/python bench/bench_snapshot.py --records 2700000 --workdir /tmp/snapshot-2.7m --vectors
+    .venv/bin/python bench/bench_snapshot.py --records 2700000 --workdir /tmp/snapshot-2.7m --search-only
 
 The second command goes on from the first's data dir: it stores a synthetic vector for every paper
 (shaped like the default embedder's, bench/synthetic.py: embedding 2.7M abstracts would take 16 hours on
@@ -37,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
 from bench_search import rss_mb, stored_vector_row, summarize
+from processes import memory_mb
 from records import command_line, record
 from serving import serve
 from sqlalchemy import insert, select
@@ -228,6 +230,7 @@ def search_latencies(env: dict[str, str], home: Path, queries: list[str]) -> dic
                     samples.append((time.perf_counter() - started) * 1000)
                 results[f"search ({mode})"] = summarize(samples[10:])
         results["serving_rss_mb"], results["serving_pss_mb"] = (round(v, 1) for v in rss_mb(server.pid))
+        results["serving_memory"] = memory_mb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -285,9 +288,14 @@ def with_vectors(env: dict[str, str], home: Path, total: int) -> dict[str, Any]:
     results = store_synthetic_vectors(home / "paperboy.db", SHARED)
     print("building the vector index (paperboy index) ...", flush=True)
     results |= vector_index(env)
+    return results | search_and_pages(env, home)
+
+
+def search_and_pages(env: dict[str, str], home: Path) -> dict[str, Any]:
+    """Search over HTTP in each mode, the server's memory, then the pages and the API."""
     print("timing search ...", flush=True)
     queries = sample_queries(Vocabulary.from_shared_data(SHARED), 210)[100:]  # not the pages run's
-    results["latency"] = search_latencies(env, home, queries)
+    results: dict[str, Any] = {"latency": search_latencies(env, home, queries)}
     print("timing pages and the API again, on a quiet machine ...", flush=True)
     results["pages"] = page_latencies(env, home, [])
     return results
@@ -310,6 +318,11 @@ def main() -> None:
         help="Go on from an earlier run's data dir: store synthetic vectors, build the vector index, time search.",
     )
     parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="Go on from an earlier --vectors run's data dir: time search, the pages and the API again.",
+    )
+    parser.add_argument(
         "--no-record", action="store_true", help="Print only; do not append to docs/BENCHMARKS.md."
     )
     args = parser.parse_args()
@@ -326,8 +339,8 @@ def main() -> None:
     home = args.workdir / "home"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
     env |= {"PAPERBOY_HOME": str(home), "PAPERBOY_SHARED_DATA": str(SHARED), "HF_HUB_OFFLINE": "1"}
-    if args.vectors:
-        results |= with_vectors(env, home, args.records)
+    if args.vectors or args.search_only:
+        results |= search_and_pages(env, home) if args.search_only else with_vectors(env, home, args.records)
         print(json.dumps(results, indent=2))
         if not args.no_record:
             record(results, command_line())

@@ -14,15 +14,34 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def pss_mb(pid: int) -> float:
-    """Proportional set size of one process in MB (pages shared with others count partly)."""
+def _rollup_mb(pid: int) -> dict[str, float]:
+    """/proc/PID/smaps_rollup in MB ({} for a process that is gone)."""
+    found: dict[str, float] = {}
     try:
         for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1]) / 1024
+            name, _, value = line.partition(":")
+            if value.strip().endswith("kB"):
+                found[name] = int(value.split()[0]) / 1024
     except OSError:
         pass
-    return 0.0
+    return found
+
+
+def pss_mb(pid: int) -> float:
+    """Proportional set size of one process in MB (pages shared with others count partly)."""
+    return _rollup_mb(pid).get("Pss", 0.0)
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """RSS of one process split into its own memory (anonymous) and pages of files it maps (the
+    memory-mapped indexes: the OS's page cache, shared and reclaimable)."""
+    rollup = _rollup_mb(pid)
+    rss, anonymous = rollup.get("Rss", 0.0), rollup.get("Anonymous", 0.0)
+    return {
+        "rss_mb": round(rss, 1),
+        "anonymous_mb": round(anonymous, 1),
+        "file_pages_mb": round(rss - anonymous, 1),
+    }
 
 
 def tree_pss_mb(pid: int) -> float:
