@@ -128,6 +128,20 @@ def prepare_anchor(server: Any, database: str, source: Path, dim: int, reuse: bo
     }
 
 
+def warm_page_cache(*directories: Path) -> float:
+    """Read every file under `directories` once; seconds taken. This machine's kernel pages out file
+    pages left unused for a minute (DAMON), so between two measurements the other side's files leave
+    memory; a server under steady traffic keeps them there. Each side is warmed before it is measured."""
+    started = time.perf_counter()
+    for directory in directories:
+        for path in directory.rglob("*"):
+            if path.is_file():
+                with contextlib.suppress(OSError), path.open("rb") as handle:
+                    while handle.read(1 << 24):
+                        pass
+    return time.perf_counter() - started
+
+
 # --- clients (separate processes) ----------------------------------------------------------------------
 def _paperboy_client(port: int, queries: list[str], barrier: Any, results: Any) -> None:
     url = f"http://127.0.0.1:{port}/api/papers/search"
@@ -419,6 +433,7 @@ def main() -> None:
     # the same queries, so drifts of a noisy machine hit both.
     for n, part, label in levels:
         for w in workers:
+            warm_page_cache(home)
             paperboy_server, port = serve(home, w)
             try:
                 print(f"{n} client(s): paperboy with {w} worker(s) ...", flush=True)
@@ -430,6 +445,7 @@ def main() -> None:
                 paperboy_server.terminate()
                 paperboy_server.wait(timeout=60)
         print(f"{n} client(s): anchor ...", flush=True)
+        warm_page_cache(workdir / "pg")
         threads = 2 if n == 1 else 1  # one onnxruntime thread per client once they outnumber cores
         results[f"anchor_{n}_clients{label}"] = run_clients(
             _anchor_client, (uri, ef_search, threads), part, n, postgres_pid

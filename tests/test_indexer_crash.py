@@ -70,6 +70,26 @@ def _failing_after(calls: int, original: Callable[..., object]) -> Callable[...,
     return wrapper
 
 
+def store_first_half_of_the_vectors(
+    sessions: sessionmaker[Session], embedder: MemoizingEmbedder
+) -> list[int]:
+    """Store the vectors of the papers with the lower half of the ids, as the indexer would have; their ids."""
+    with sessions() as session, session.begin():
+        contents = paper_contents(session, paper_ids_after(session, 0, 1000))
+        first_half = sorted(contents)[: len(contents) // 2]
+        texts = [document_text(contents[pid].title, contents[pid].abstract) for pid in first_half]
+        vectors = embedder.embed_documents(texts)
+        store_embeddings(
+            session,
+            embedder.name,
+            {
+                pid: (content_hash(embedder.signature, t), vectors[i])
+                for i, (pid, t) in enumerate(zip(first_half, texts, strict=True))
+            },
+        )
+    return first_half
+
+
 def queued(sessions: sessionmaker[Session]) -> int:
     """Papers waiting in either queue (keyword index or vectors)."""
     with sessions() as session:
@@ -134,19 +154,7 @@ def test_real_kill_of_the_indexer_then_rerun(
     """SIGKILL `paperboy index` mid-run (a real process), rerun it, and check the indexes are whole."""
     home = Path(cli_env["PAPERBOY_HOME"])
     # Half the vectors already stored (fast start), half to embed for real in the child (slow tail).
-    with sessions() as session, session.begin():
-        contents = paper_contents(session, paper_ids_after(session, 0, 1000))
-        first_half = sorted(contents)[: len(contents) // 2]
-        texts = [document_text(contents[pid].title, contents[pid].abstract) for pid in first_half]
-        vectors = embedder.embed_documents(texts)
-        store_embeddings(
-            session,
-            embedder.name,
-            {
-                pid: (content_hash(embedder.signature, t), vectors[i])
-                for i, (pid, t) in enumerate(zip(first_half, texts, strict=True))
-            },
-        )
+    first_half = store_first_half_of_the_vectors(sessions, embedder)
     env = {
         **cli_env,
         "PAPERBOY_INDEX_BATCH_SIZE": "6",
@@ -183,7 +191,7 @@ def test_real_kill_of_the_indexer_then_rerun(
     # The killed-and-resumed index answers exactly like a fresh rebuild of the same data.
     reference = {}
     store = SearchStore.open_current(home, embedder.dim, writable=False)
-    for pid in sorted(contents)[:5]:
+    for pid in first_half[:5]:
         vector = store.vectors.vector(pid)
         assert vector is not None
         reference[pid] = [key for key, _ in store.vectors.search(vector, 10)]
@@ -212,19 +220,7 @@ def test_stored_vectors_go_in_growing_batches_and_embedding_in_small_ones(
     to embed drops back to the small size, so new keyword work is still taken between short steps."""
     import paperboy.search.indexer as module
 
-    with sessions() as session, session.begin():
-        contents = paper_contents(session, paper_ids_after(session, 0, 1000))
-        stored = sorted(contents)[: len(contents) // 2]  # half of them (a run of dates) have their vector
-        texts = [document_text(contents[pid].title, contents[pid].abstract) for pid in stored]
-        vectors = embedder.embed_documents(texts)
-        store_embeddings(
-            session,
-            embedder.name,
-            {
-                pid: (content_hash(embedder.signature, t), vectors[i])
-                for i, (pid, t) in enumerate(zip(stored, texts, strict=True))
-            },
-        )
+    stored = store_first_half_of_the_vectors(sessions, embedder)  # a run of dates: a run of the queue
     events: list[tuple[str, int]] = []
     take = module.take_vector_batch
     monkeypatch.setattr(
