@@ -35,6 +35,7 @@ from paperboy.db.repositories.ingest_state import instance_id
 from paperboy.db.repositories.queue import (
     acknowledge,
     enqueue_for_index,
+    everything_queued,
     has_pending,
     pending_count,
     queued_generations,
@@ -403,6 +404,9 @@ class Indexer:
     def _queue_everything(self) -> None:
         """An index built anew must get every paper, not only the recent changes the queue holds: queue
         them all, so the run stays incremental and resumable."""
+        with self.sessions() as session:
+            if everything_queued(session):  # a fresh ingest of all of arXiv: 2.7M rows not rewritten
+                return
         after = 0
         while True:
             with self.sessions() as session, session.begin():

@@ -29,7 +29,9 @@ from paperboy.search.terms import (
 )
 from paperboy.tex import tex_to_words
 
-WRITER_HEAP = 128_000_000
+WRITER_HEAP = 512_000_000
+"""tantivy's indexing budget (a budget, not an allocation: a small batch uses a few MB). A large one makes
+large segments, which leaves fewer merges: all of arXiv in 284 s instead of 311 s (docs/BENCHMARKS.md)."""
 WRITER_THREADS = max(1, min(4, os.cpu_count() or 1))
 """Tantivy's analysis of the text is most of a keyword build: one thread per core (up to four) makes a
 snapshot's build 1.5x faster on two cores; a background run's small batches leave them idle."""

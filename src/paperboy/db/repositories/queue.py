@@ -15,7 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from paperboy.clock import utcnow
-from paperboy.db.models import IndexQueue
+from paperboy.db.models import IndexQueue, Paper
 
 _ROWS_PER_STATEMENT = 500
 _QUEUE = cast(Table, IndexQueue.__table__)
@@ -49,6 +49,13 @@ def enqueue_for_index(session: Session, paper_ids: Iterable[int], bump: bool = T
         # executemany of one compiled statement: a 500-row VALUES list compiled afresh costs more than
         # the rows (a snapshot enqueues millions).
         session.execute(statement, rows[start : start + _ROWS_PER_STATEMENT])
+
+
+def everything_queued(session: Session) -> bool:
+    """Whether every paper waits for the indexer (after an ingest into an empty library: then a new index
+    need not queue them again). Queue rows always name existing papers (a foreign key)."""
+    papers = session.scalar(select(func.count()).select_from(Paper)) or 0
+    return pending_count(session) >= papers
 
 
 def pending_count(session: Session) -> int:
