@@ -150,6 +150,48 @@ def _bulk_row(arxiv_id: str) -> dict[str, object]:
     }
 
 
+def test_bulk_insert_stores_a_missing_json_value_and_mixed_dates_as_sqlalchemy_does(engine: Engine) -> None:
+    """The values the ingest does not send today, kept exact for whoever does: JSON None (SQLAlchemy
+    stores JSON's `null`), a date in a date-and-time column, a date and time in a date column."""
+    from sqlalchemy import JSON, Column, Date, DateTime, Integer, MetaData, Table, text
+
+    from paperboy.db.bulk import bulk_insert
+
+    metadata = MetaData()
+    table = Table(
+        "bulk_probe",
+        metadata,
+        Column("id", Integer, primary_key=True),
+        Column("data", JSON),
+        Column("bare", JSON(none_as_null=True)),
+        Column("at", DateTime),
+        Column("day", Date),
+    )
+    metadata.create_all(engine)
+    try:
+
+        def row(key: int) -> dict[str, object]:
+            return {
+                "id": key,
+                "data": None,
+                "bare": None,
+                "at": date(2024, 10, 25),
+                "day": datetime(2024, 10, 25, 13, 5),
+            }
+
+        with Session(engine) as session, session.begin():
+            bulk_insert(session, table, [row(1)])
+            session.execute(insert(table), [row(2)])
+        with engine.connect() as connection:
+            raw = connection.execute(
+                text("SELECT data, bare, at, day, data IS NULL, bare IS NULL FROM bulk_probe ORDER BY id")
+            ).all()
+        assert raw[0] == raw[1], raw
+        assert tuple(raw[0][4:]) == (False, True), "JSON null unless none_as_null, then SQL NULL"
+    finally:
+        metadata.drop_all(engine)
+
+
 def test_bulk_inserted_rows_are_stored_exactly_as_sqlalchemy_stores_them(engine: Engine) -> None:
     """bulk_insert skips SQLAlchemy's per-value processing on SQLite: what it stores must be what
     SQLAlchemy would have (the same text for dates and JSON), and read back the same on every database."""

@@ -71,12 +71,14 @@ def _failing_after(calls: int, original: Callable[..., object]) -> Callable[...,
 
 
 def store_first_half_of_the_vectors(
-    sessions: sessionmaker[Session], embedder: MemoizingEmbedder
+    sessions: sessionmaker[Session], embedder: MemoizingEmbedder, upper: bool = False
 ) -> list[int]:
-    """Store the vectors of the papers with the lower half of the ids, as the indexer would have; their ids."""
+    """Store the vectors of the papers with the lower (or upper) half of the ids, as the indexer would
+    have; their ids. The vector queue takes the newest papers, the upper half, first."""
     with sessions() as session, session.begin():
         contents = paper_contents(session, paper_ids_after(session, 0, 1000))
-        first_half = sorted(contents)[: len(contents) // 2]
+        ids = sorted(contents)
+        first_half = ids[len(ids) // 2 :] if upper else ids[: len(ids) // 2]
         texts = [document_text(contents[pid].title, contents[pid].abstract) for pid in first_half]
         vectors = embedder.embed_documents(texts)
         store_embeddings(
@@ -207,7 +209,9 @@ def test_real_kill_of_the_indexer_then_rerun(
         assert [key for key, _ in store.vectors.search(vector, 10)] == neighbours
 
 
+@pytest.mark.parametrize("stored_first", [False, True], ids=["new papers first", "stored vectors first"])
 def test_stored_vectors_go_in_growing_batches_and_embedding_in_small_ones(
+    stored_first: bool,
     loaded: list,
     sessions: sessionmaker[Session],
     tmp_path: Path,
@@ -220,7 +224,8 @@ def test_stored_vectors_go_in_growing_batches_and_embedding_in_small_ones(
     to embed drops back to the small size, so new keyword work is still taken between short steps."""
     import paperboy.search.indexer as module
 
-    stored = store_first_half_of_the_vectors(sessions, embedder)  # a run of dates: a run of the queue
+    # A run of dates is a run of the queue; stored first, the growing batches reach the new papers.
+    stored = store_first_half_of_the_vectors(sessions, embedder, upper=stored_first)
     events: list[tuple[str, int]] = []
     take = module.take_vector_batch
     monkeypatch.setattr(
@@ -238,11 +243,18 @@ def test_stored_vectors_go_in_growing_batches_and_embedding_in_small_ones(
         VectorIndex, "save", lambda self: saves.__setitem__("n", saves["n"] + 1) or save(self)
     )
 
+    monkeypatch.setattr(module, "MIN_FLUSH_SECONDS", 3600.0)  # commits by count only, however slow the run
+    monkeypatch.setattr(module, "MAX_FLUSH_SECONDS", 3600.0)
     home = tmp_path / "home"
     summary = Indexer(sessions, home, embedder, batch_size=2, flush_every=4, keyword_batch=16).run()
 
     assert summary.embedded == len(loaded) - len(stored) and summary.reused_vectors == len(stored)
     takes = [i for i, (kind, _) in enumerate(events) if kind == "take"]
+    vector_pass = events[: max(takes)]  # after its last (empty) take: the keyphrases' own embedding
+    assert all(texts <= 2 for kind, texts in vector_pass if kind == "embed"), (
+        "a batch grown over stored vectors that reaches new papers embeds no more than batch_size at once",
+        vector_pass,
+    )
     for here, following in itertools.pairwise(takes):
         limit, embedded = events[here][1], any(kind == "embed" for kind, _ in events[here + 1 : following])
         assert events[following][1] == (2 if embedded else min(2 * limit, module.REUSE_BATCH)), events

@@ -94,7 +94,8 @@ def serve(
         1,
         "--workers",
         help="Server processes sharing the port: more answer more requests at once on more cores "
-        "(each adds about 150 MB; the indexes are memory-mapped and shared). Default 1.",
+        "(each adds its model and heap, about 300 MB at 1M papers; the indexes are memory-mapped and shared). "
+        "As many as cores; default 1.",
     ),
 ) -> None:
     """Start the web service."""

@@ -20,16 +20,25 @@ from sqlalchemy.orm import Session
 Convert = Callable[[Any], Any]
 
 
-def _datetime(value: datetime | None) -> str | None:
-    # SQLAlchemy's SQLite DATETIME format; the time zone, if any, is not stored (as there).
-    return None if value is None else value.replace(tzinfo=None).isoformat(" ", "microseconds")
+def _datetime(value: date | None) -> str | None:
+    # SQLAlchemy's SQLite DATETIME format (a date alone at midnight); a time zone is not stored (as there).
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _date(value: date | None) -> str | None:
-    return None if value is None else value.isoformat()
+    # SQLAlchemy's SQLite DATE format: the day only, also of a datetime.
+    return None if value is None else date(value.year, value.month, value.day).isoformat()
 
 
-def _json(value: Any) -> str | None:
+def _json(value: Any) -> str:
+    return json.dumps(value)  # None too: JSON's `null`, as SQLAlchemy stores it unless none_as_null
+
+
+def _json_or_null(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
 
 
@@ -43,7 +52,7 @@ def _sqlite_converter(column_type: Any) -> Convert | None:
     if isinstance(column_type, Date):
         return _date
     if isinstance(column_type, JSON):
-        return _json
+        return _json_or_null if column_type.none_as_null else _json
     if isinstance(column_type, Boolean):
         return _boolean
     return None
@@ -57,6 +66,7 @@ def bulk_insert(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     """
     if not rows:
         return
+    session.flush()  # as session.execute(insert(...)) would: pending ORM changes go first
     names = list(rows[0])
     missing_defaults = [c.key for c in table.columns if c.key not in names and c.default is not None]
     if missing_defaults:

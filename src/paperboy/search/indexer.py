@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.clock import utcnow
-from paperboy.db.repositories.embeddings import load_embeddings, store_embeddings
+from paperboy.db.repositories.embeddings import load_content_hashes, load_embeddings, store_embeddings
 from paperboy.db.repositories.ingest_state import instance_id
 from paperboy.db.repositories.queue import (
     acknowledge,
@@ -160,13 +160,33 @@ class Indexer:
         self.keyword_commit_seconds = keyword_commit_seconds
 
     # --- vectors -------------------------------------------------------------------------------
+    def _hashes(self, papers: Sequence[PaperContent]) -> tuple[dict[int, str], dict[int, str]]:
+        """Each paper's embedded text and the hash its stored vector must carry to be reused."""
+        texts = {p.paper_id: document_text(p.title, p.abstract) for p in papers}
+        return texts, {pid: content_hash(self.embedder.signature, text) for pid, text in texts.items()}
+
+    def _within_embedding_budget(self, paper_ids: Sequence[int], papers: dict[int, PaperContent]) -> int:
+        """How many of `paper_ids` (queue order) one step takes: all, or those before the paper that would
+        make more than `batch_size` to embed. A batch grown over stored vectors may reach new papers, and
+        embedding thousands at once would leave the pass deaf to `stop` and its progress still for minutes."""
+        live = [papers[pid] for pid in paper_ids if pid in papers and not papers[pid].withdrawn]
+        _, hashes = self._hashes(live)
+        with self.sessions() as session:
+            stored = load_content_hashes(session, self.embedder.name, list(hashes))
+        to_embed = 0
+        for position, paper_id in enumerate(paper_ids):
+            if paper_id in hashes and stored.get(paper_id) != (hashes[paper_id], self.embedder.dim):
+                to_embed += 1
+                if to_embed > self.batch_size:
+                    return position
+        return len(paper_ids)
+
     def _vectors_for(
         self, papers: Sequence[PaperContent], summary: IndexSummary
     ) -> dict[int, npt.NDArray[np.float32]]:
         """Stored vectors where the text is unchanged; new ones embedded and stored (committed) first."""
         model = self.embedder.name
-        texts = {p.paper_id: document_text(p.title, p.abstract) for p in papers}
-        hashes = {paper_id: content_hash(self.embedder.signature, text) for paper_id, text in texts.items()}
+        texts, hashes = self._hashes(papers)
         with self.sessions() as session:
             stored = load_embeddings(session, model, list(texts))
         dim = self.embedder.dim
@@ -278,6 +298,8 @@ class Indexer:
                     papers = paper_contents(session, [pid for pid, _, _ in batch])
                 if not batch:
                     break
+                if len(batch) > self.batch_size:
+                    batch = batch[: self._within_embedding_budget([pid for pid, _, _ in batch], papers)]
                 embedded_before = summary.embedded
                 self._write_vectors(writer, [pid for pid, _, _ in batch], papers, summary)
                 reused_all = summary.embedded == embedded_before

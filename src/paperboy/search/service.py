@@ -99,7 +99,7 @@ class SearchResult:
     total: int = 0
     """Papers that match (those holding a query word, when counted; at least the ranked ones)."""
     total_estimated: bool = False
-    """`total` is an estimate, to three figures (more than 50,000 matches are not counted one by one)."""
+    """`total` is an estimate, to three figures (past lexical.EXACT_COUNT_UP_TO matches are not counted)."""
     correction: Correction | None = None
     exact_id: str | None = None
     """The arXiv id the query named, when it is a paper of the library."""

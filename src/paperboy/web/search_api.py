@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from paperboy.search.backend import Mode
+from paperboy.search.lexical import EXACT_COUNT_UP_TO
 from paperboy.search.query import QueryError, SearchFilters
 from paperboy.search.service import Hit, SearchRequest, SearchService
 from paperboy.web.hf_json import iso_millis, paper_json
@@ -55,8 +56,8 @@ def search_router(service: Callable[[], SearchService]) -> APIRouter:
         summary="Search papers",
         responses=errors(400, 503),
         response_description="Hits, best first. Headers: X-Search-Total (papers that match), "
-        "X-Search-Total-Estimated (true when that is an estimate: more than 50,000 matches are not counted "
-        "one by one), X-Search-Corrected-Query (the query searched when misspelled words were corrected, percent-encoded "
+        "X-Search-Total-Estimated (true when that is an estimate: more than "
+        f"{EXACT_COUNT_UP_TO:,} matches are not counted one by one), X-Search-Corrected-Query (the query searched when misspelled words were corrected, percent-encoded "
         "UTF-8), X-Search-Took-Ms.",
     )
     def read_search(
