@@ -30,7 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from paperboy.clock import utcnow
-from paperboy.db.repositories.embeddings import load_content_hashes, load_embeddings, store_embeddings
+from paperboy.db.repositories.embeddings import load_embeddings, store_embeddings
 from paperboy.db.repositories.ingest_state import instance_id
 from paperboy.db.repositories.queue import (
     acknowledge,
@@ -160,39 +160,35 @@ class Indexer:
         self.keyword_commit_seconds = keyword_commit_seconds
 
     # --- vectors -------------------------------------------------------------------------------
-    def _hashes(self, papers: Sequence[PaperContent]) -> tuple[dict[int, str], dict[int, str]]:
-        """Each paper's embedded text and the hash its stored vector must carry to be reused."""
-        texts = {p.paper_id: document_text(p.title, p.abstract) for p in papers}
-        return texts, {pid: content_hash(self.embedder.signature, text) for pid, text in texts.items()}
-
-    def _within_embedding_budget(self, paper_ids: Sequence[int], papers: dict[int, PaperContent]) -> int:
-        """How many of `paper_ids` (queue order) one step takes: all, or those before the paper that would
-        make more than `batch_size` to embed. A batch grown over stored vectors may reach new papers, and
-        embedding thousands at once would leave the pass deaf to `stop` and its progress still for minutes."""
+    def _write_vectors(
+        self,
+        writer: IndexWriter,
+        paper_ids: Sequence[int],
+        papers: dict[int, PaperContent],
+        summary: IndexSummary,
+    ) -> int:
+        """Vectors of `paper_ids` (queue order) into the index: stored ones where the text is unchanged,
+        new ones embedded and stored (committed) first. Returns how many of `paper_ids` it took: all, or
+        those before the paper that would make more than `batch_size` to embed (a batch grown over
+        stored vectors may reach new papers; embedding thousands at once would leave the pass deaf to
+        `stop` and its progress still for minutes)."""
+        model, dim = self.embedder.name, self.embedder.dim
         live = [papers[pid] for pid in paper_ids if pid in papers and not papers[pid].withdrawn]
-        _, hashes = self._hashes(live)
-        with self.sessions() as session:
-            stored = load_content_hashes(session, self.embedder.name, list(hashes))
-        to_embed = 0
-        for position, paper_id in enumerate(paper_ids):
-            if paper_id in hashes and stored.get(paper_id) != (hashes[paper_id], self.embedder.dim):
-                to_embed += 1
-                if to_embed > self.batch_size:
-                    return position
-        return len(paper_ids)
-
-    def _vectors_for(
-        self, papers: Sequence[PaperContent], summary: IndexSummary
-    ) -> dict[int, npt.NDArray[np.float32]]:
-        """Stored vectors where the text is unchanged; new ones embedded and stored (committed) first."""
-        model = self.embedder.name
-        texts, hashes = self._hashes(papers)
+        texts = {p.paper_id: document_text(p.title, p.abstract) for p in live}
+        hashes = {pid: content_hash(self.embedder.signature, text) for pid, text in texts.items()}
         with self.sessions() as session:
             stored = load_embeddings(session, model, list(texts))
-        dim = self.embedder.dim
         vectors = {pid: vec for pid, (h, vec) in stored.items() if h == hashes[pid] and vec.shape == (dim,)}
-        missing = [pid for pid in texts if pid not in vectors]
-        summary.reused_vectors += len(vectors)
+        missing = [pid for pid in paper_ids if pid in texts and pid not in vectors]
+        taken = len(paper_ids)
+        if len(missing) > self.batch_size:
+            taken = list(paper_ids).index(missing[self.batch_size])
+            missing = missing[: self.batch_size]
+        if taken < len(paper_ids):
+            paper_ids = paper_ids[:taken]
+            kept = set(paper_ids)
+            live = [p for p in live if p.paper_id in kept]
+        summary.reused_vectors += sum(1 for p in live if p.paper_id in vectors)
         if missing:
             started = time.monotonic()
             computed = self.embedder.embed_documents([texts[pid] for pid in missing])
@@ -202,22 +198,11 @@ class Indexer:
                 store_embeddings(session, model, fresh)
             vectors.update((pid, vec) for pid, (_, vec) in fresh.items())
             summary.embedded += len(missing)
-        return vectors
-
-    def _write_vectors(
-        self,
-        writer: IndexWriter,
-        paper_ids: Sequence[int],
-        papers: dict[int, PaperContent],
-        summary: IndexSummary,
-    ) -> None:
-        live = [papers[pid] for pid in paper_ids if pid in papers and not papers[pid].withdrawn]
-        gone = [pid for pid in paper_ids if pid not in papers or papers[pid].withdrawn]
         if live:
-            vectors = self._vectors_for(live, summary)
             writer.upsert_vectors([p.paper_id for p in live], np.vstack([vectors[p.paper_id] for p in live]))
-        writer.delete_vectors(gone)
+        writer.delete_vectors([pid for pid in paper_ids if pid not in texts])
         summary.vectors_added += len(live)
+        return taken
 
     # --- passes --------------------------------------------------------------------------------
     def _keyword_pass(self, writer: IndexWriter, summary: IndexSummary, reporter: Progress) -> None:
@@ -298,10 +283,8 @@ class Indexer:
                     papers = paper_contents(session, [pid for pid, _, _ in batch])
                 if not batch:
                     break
-                if len(batch) > self.batch_size:
-                    batch = batch[: self._within_embedding_budget([pid for pid, _, _ in batch], papers)]
                 embedded_before = summary.embedded
-                self._write_vectors(writer, [pid for pid, _, _ in batch], papers, summary)
+                batch = batch[: self._write_vectors(writer, [pid for pid, _, _ in batch], papers, summary)]
                 reused_all = summary.embedded == embedded_before
                 size = min(max(size * 2, self.batch_size), REUSE_BATCH) if reused_all else self.batch_size
                 unacknowledged.update((pid, generation) for pid, generation, _ in batch)
